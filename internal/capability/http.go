@@ -146,12 +146,30 @@ func NormalizeURL(raw string) (*url.URL, error) {
 	if u.Hostname() == "" {
 		return nil, fmt.Errorf("url has no host")
 	}
+	if ambiguousPath(u.Path) {
+		return nil, fmt.Errorf("path has a backslash or a dot segment with parameters")
+	}
 	n := *u
 	n.Host = strings.ToLower(u.Host)
 	n.Path = cleanPath(u.Path)
 	n.RawPath = ""
 	n.Fragment = ""
 	return &n, nil
+}
+
+// ambiguousPath reports whether some servers could read p as a different
+// path than cleanPath does: a backslash (a separator on some servers) or a
+// dot segment with parameters ("..;x", which some servers resolve as "..").
+func ambiguousPath(p string) bool {
+	if strings.Contains(p, `\`) {
+		return true
+	}
+	for seg := range strings.SplitSeq(p, "/") {
+		if name, _, ok := strings.Cut(seg, ";"); ok && (name == "." || name == "..") {
+			return true
+		}
+	}
+	return false
 }
 
 // MatchHTTP returns the first rule that allows method on u (already
@@ -185,8 +203,12 @@ func MatchHTTP(rules []HTTPRule, method string, u *url.URL) (*HTTPRule, string) 
 // IsPrivate reports whether ip is an address a guest may reach only with
 // AllowPrivate: unspecified, loopback, private, link-local (which includes
 // the cloud metadata address 169.254.169.254), CGNAT shared space,
-// multicast, and the IPv6 unique-local and IPv4-mapped forms of these.
+// multicast, and the IPv6 unique-local and IPv4-mapped forms of these. An ip
+// that is not 4 or 16 bytes long is not an address and counts as private.
 func IsPrivate(ip net.IP) bool {
+	if len(ip) != net.IPv4len && len(ip) != net.IPv6len {
+		return true
+	}
 	if v4 := ip.To4(); v4 != nil {
 		ip = v4
 		if v4[0] == 100 && v4[1]&0xc0 == 64 { // 100.64.0.0/10

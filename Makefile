@@ -1,0 +1,61 @@
+# capstream — see README.md. `make run` serves the bundled tools in dev mode; `make test` runs every test.
+
+GO       ?= go
+BIN      := bin/capstream
+PLUGINS  := echo whoami notes fetch slow
+WASM_DIR := plugins/wasm
+DATA_DIR ?= .capstream
+
+GO_PLUGINS := $(PLUGINS:%=$(WASM_DIR)/%.wasm)
+
+.PHONY: all run build plugins test test-short bench lint fmt check clean deps
+
+all: build plugins
+
+build:
+	$(GO) build -o $(BIN) ./cmd/runtime
+
+# Each bundled Go tool is built for WASI as a reactor (-buildmode=c-shared);
+# the hand-written mirror tool is assembled from WAT with wabt's wat2wasm.
+plugins: $(GO_PLUGINS) $(WASM_DIR)/mirror.wasm
+
+$(WASM_DIR)/%.wasm: plugins/%/*.go sdk/*.go sdk/abi/*.go
+	@mkdir -p $(WASM_DIR)
+	GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 $(GO) build -buildmode=c-shared -o $@ ./plugins/$*
+
+$(WASM_DIR)/mirror.wasm: plugins/mirror/mirror.wat
+	@mkdir -p $(WASM_DIR)
+	wat2wasm $< -o $@
+
+run: build plugins
+	$(BIN) serve --dev --plugins $(WASM_DIR) --data-dir $(DATA_DIR)
+
+test: plugins
+	$(GO) vet ./...
+	GOOS=wasip1 GOARCH=wasm $(GO) vet ./sdk/... ./plugins/...
+	$(GO) test -race -count=1 ./...
+
+test-short:
+	$(GO) test -short ./...
+
+bench: plugins
+	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./host/ | tee bench.txt
+
+lint:
+	$(GO) vet ./...
+	GOOS=wasip1 GOARCH=wasm $(GO) vet ./sdk/... ./plugins/...
+	@test -z "$$(gofmt -l .)" || (gofmt -l . && false)
+
+fmt:
+	gofmt -w .
+
+check: fmt
+	$(GO) mod tidy
+	git diff --exit-code
+
+# Debian packages the tests need (wabt for wat2wasm). Run as root.
+deps:
+	@command -v wat2wasm >/dev/null || (apt-get update -qq && apt-get install -y -qq wabt)
+
+clean:
+	rm -rf bin $(WASM_DIR) bench.txt

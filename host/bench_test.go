@@ -1,0 +1,39 @@
+package host_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/capstream/capstream/host"
+	"github.com/capstream/capstream/internal/testwasm"
+)
+
+// benchCall measures the engine's whole per-call path: a fresh instance,
+// initialization, the call with its events, and closing the instance.
+func benchCall(b *testing.B, tool *host.Tool, f *fixture, input string) {
+	c := f.capability("alice", tool, grantAll())
+	sink := host.SinkFunc(func(host.Event) {})
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		res := f.e.Call(ctx, host.Invocation{Tool: tool, Capability: c, Input: json.RawMessage(input), Sink: sink})
+		if res.Failure != nil {
+			b.Fatal(res.Failure)
+		}
+	}
+}
+
+func BenchmarkCallEcho(b *testing.B) {
+	f := newFixture(b, nil)
+	benchCall(b, f.load("plugins/echo"), f, `{"text":"hello"}`)
+}
+
+func BenchmarkCallMirrorWAT(b *testing.B) {
+	f := newFixture(b, nil)
+	tool, err := f.e.Load(context.Background(), "mirror.wat", testwasm.WATFile(b, "plugins/mirror/mirror.wat"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchCall(b, tool, f, `{"text":"hello"}`)
+}

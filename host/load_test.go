@@ -1,0 +1,127 @@
+package host_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/capstream/capstream/host"
+	"github.com/capstream/capstream/internal/testwasm"
+)
+
+func TestLoadDirRefusesBadModules(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, b []byte) {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("echo.wasm", testwasm.Go(t, "plugins/echo"))
+	write("mirror.wasm", testwasm.WATFile(t, "plugins/mirror/mirror.wat"))
+	write("notwasm.wasm", []byte("#!/bin/sh\necho not a module\n"))
+	write("truncated.wasm", testwasm.Go(t, "plugins/echo")[:1000])
+	write("noentry.wasm", testwasm.WAT(t, `(module (memory (export "memory") 1)
+		(func (export "capstream_manifest") (result i32) (i32.const 0)))`))
+	write("badimport.wasm", testwasm.WAT(t, `(module (import "env" "system" (func (param i32)))
+		(memory (export "memory") 1)
+		(func (export "capstream_run") (result i32) (i32.const 0))
+		(func (export "capstream_manifest") (result i32) (i32.const 0)))`))
+	write("badsignature.wasm", testwasm.WAT(t, `(module (import "capstream_v1" "log" (func (param i32)))
+		(memory (export "memory") 1)
+		(func (export "capstream_run") (result i32) (i32.const 0))
+		(func (export "capstream_manifest") (result i32) (i32.const 0)))`))
+	write("badname.wasm", testwasm.WAT(t, watTool("Bad Name", "")))
+	write("nomanifest.wasm", testwasm.WAT(t, `(module (memory (export "memory") 1)
+		(func (export "capstream_run") (result i32) (i32.const 0))
+		(func (export "capstream_manifest") (result i32) (i32.const 0)))`))
+	write("duplicate.wasm", testwasm.WAT(t, watTool("echo", "")))
+	write("README.txt", []byte("not a plugin: ignored"))
+
+	f := newFixture(t, nil)
+	tools, errs, err := f.e.LoadDir(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, tool := range tools {
+		names = append(names, tool.Name)
+	}
+	// duplicate.wasm sorts before echo.wasm, so it is the one that loads as
+	// "echo" and the Go echo is the duplicate.
+	if strings.Join(names, ",") != "echo,mirror" {
+		t.Fatalf("loaded %v, want echo and mirror", names)
+	}
+	want := map[string]error{
+		"notwasm.wasm":      host.ErrNotWasm,
+		"truncated.wasm":    host.ErrNotWasm,
+		"noentry.wasm":      host.ErrNoEntry,
+		"badimport.wasm":    host.ErrBadImport,
+		"badsignature.wasm": host.ErrBadImport,
+		"badname.wasm":      host.ErrInvalidManifest,
+		"nomanifest.wasm":   host.ErrInvalidManifest,
+		"echo.wasm":         host.ErrDuplicateTool,
+	}
+	if len(errs) != len(want) {
+		t.Errorf("got %d errors, want %d: %v", len(errs), len(want), errs)
+	}
+	for _, err := range errs {
+		var le *host.LoadError
+		if !errors.As(err, &le) {
+			t.Fatalf("%v is not a *LoadError", err)
+		}
+		base := filepath.Base(le.File)
+		if !errors.Is(err, want[base]) {
+			t.Errorf("%s: %v, want %v", base, err, want[base])
+		}
+		if !strings.Contains(err.Error(), base) {
+			t.Errorf("message %q does not name the file", err)
+		}
+	}
+}
+
+func TestInputValidationNamesField(t *testing.T) {
+	f := newFixture(t, nil)
+	slow := f.load("plugins/slow")
+	tests := []struct{ input, field string }{
+		{`{"steps":"many","delayMs":1}`, "/steps"},
+		{`{"delayMs":1}`, ""},
+		{`[1]`, ""},
+		{`{"steps":1,"delayMs":1,"extra":true}`, ""},
+	}
+	for _, tt := range tests {
+		err := slow.ValidateInput([]byte(tt.input))
+		var ie *host.InputError
+		if !errors.As(err, &ie) {
+			t.Fatalf("%s: %v, want an *InputError", tt.input, err)
+		}
+		if tt.field != "" && ie.Field != tt.field {
+			t.Errorf("%s: field %q, want %q (%v)", tt.input, ie.Field, tt.field, err)
+		}
+	}
+	if err := slow.ValidateInput([]byte(`{"steps":2,"delayMs":1}`)); err != nil {
+		t.Fatalf("valid input refused: %v", err)
+	}
+}
+
+func TestRestartUsesCompilationCache(t *testing.T) {
+	ctx := context.Background()
+	cache := t.TempDir()
+	wasm := testwasm.Go(t, "plugins/echo")
+	for i := range 2 {
+		e, err := host.New(ctx, host.Config{CacheDir: cache})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Load(ctx, "echo.wasm", wasm); err != nil {
+			t.Fatal(err)
+		}
+		e.Close(ctx)
+		entries, _ := os.ReadDir(cache)
+		if i == 0 && len(entries) == 0 {
+			t.Fatal("compilation cache directory is empty after a load")
+		}
+	}
+}

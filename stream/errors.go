@@ -1,0 +1,29 @@
+package stream
+
+import "errors"
+
+var (
+	// ErrClosed is returned by [Log.Append] once the log holds its terminal
+	// event: a call has exactly one, and it is the last.
+	ErrClosed = errors.New("stream: log closed by terminal event")
+
+	// ErrFull is returned by [Log.Append] for a non-terminal event that would
+	// take the log beyond its [LogConfig] bound. Terminal events are always
+	// accepted.
+	ErrFull = errors.New("stream: log full")
+
+	// ErrInvalidType is returned for an event type that is empty or holds
+	// anything but printable ASCII other than space.
+	ErrInvalidType = errors.New("stream: invalid event type")
+
+	// ErrInvalidData is returned for event data that is not valid JSON.
+	ErrInvalidData = errors.New("stream: invalid event data")
+
+	// ErrDuplicateCall is returned by [Registry.Add] for a call id that is
+	// already registered.
+	ErrDuplicateCall = errors.New("stream: duplicate call id")
+
+	// ErrInvalidConfig is wrapped by the errors of constructors given a
+	// configuration they cannot use.
+	ErrInvalidConfig = errors.New("stream: invalid config")
+)

@@ -1,0 +1,165 @@
+package stream
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Defaults for a zero [LogConfig].
+const (
+	DefaultMaxEvents = 10000
+	DefaultMaxBytes  = 8 << 20
+)
+
+// LogConfig bounds the memory of one [Log]. The bound is a safety net: the
+// engine enforces a call's own limits (events, output bytes) first, with
+// proper failure codes, so set these above the capability's limits.
+type LogConfig struct {
+	// MaxEvents is the most events the log keeps, not counting the terminal
+	// event. If zero, DefaultMaxEvents is used; if negative, there is no
+	// limit.
+	MaxEvents int
+
+	// MaxBytes is the most bytes of event type and data the log keeps, not
+	// counting the terminal event. If zero, DefaultMaxBytes is used; if
+	// negative, there is no limit.
+	MaxBytes int64
+}
+
+// Log is the event log of one call: it numbers the events it is given, keeps
+// them all, and hands them to any number of subscribers, each reading at its
+// own pace. It ends with the first terminal event. Readers never slow the
+// producer: Append only takes a short lock, and a subscriber that falls
+// behind reads the events it missed from the log itself.
+//
+// A Log is safe for concurrent use.
+type Log struct {
+	call      string
+	maxEvents int   // < 0: no limit
+	maxBytes  int64 // < 0: no limit
+
+	mu       sync.Mutex
+	events   []Event
+	bytes    int64
+	terminal bool
+	done     chan struct{}
+	wake     chan struct{} // closed by the next Append; nil while nobody waits
+}
+
+// NewLog returns an empty log for the call with the given id.
+func NewLog(callID string, cfg LogConfig) *Log {
+	l := &Log{
+		call:      callID,
+		maxEvents: cfg.MaxEvents,
+		maxBytes:  cfg.MaxBytes,
+		done:      make(chan struct{}),
+	}
+	if l.maxEvents == 0 {
+		l.maxEvents = DefaultMaxEvents
+	}
+	if l.maxBytes == 0 {
+		l.maxBytes = DefaultMaxBytes
+	}
+	return l
+}
+
+// Call returns the id of the log's call.
+func (l *Log) Call() string { return l.call }
+
+// Append adds an event of type typ that happened at t, with the given data
+// (a JSON value; empty means {}), and returns it with its sequence number.
+// The data is copied and compacted.
+//
+// It fails with [ErrInvalidType] or [ErrInvalidData] for an event it cannot
+// frame or that does not belong in a call's log (stream.error), with [ErrClosed] once the log holds a terminal event, and with
+// [ErrFull] for a non-terminal event beyond the log's bound. A terminal
+// event is always accepted, so a producer that gets ErrFull can still end the
+// call (call.failed with output_limit, say).
+func (l *Log) Append(typ string, t time.Time, data json.RawMessage) (Event, error) {
+	if err := checkType(typ); err != nil {
+		return Event{}, err
+	}
+	if typ == TypeStreamError {
+		return Event{}, fmt.Errorf("%w: %s concerns one subscription, not the call", ErrInvalidType, typ)
+	}
+	data, err := normalizeData(data)
+	if err != nil {
+		return Event{}, err
+	}
+	size := int64(len(typ) + len(data))
+	terminal := IsTerminal(typ)
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.terminal {
+		return Event{}, ErrClosed
+	}
+	if !terminal && (l.maxEvents >= 0 && len(l.events) >= l.maxEvents ||
+		l.maxBytes >= 0 && l.bytes+size > l.maxBytes) {
+		return Event{}, ErrFull
+	}
+	e := Event{Type: typ, Call: l.call, Seq: uint64(len(l.events)) + 1, Time: t.UTC(), Data: data}
+	l.events = append(l.events, e)
+	l.bytes += size
+	if terminal {
+		l.terminal = true
+		close(l.done)
+	}
+	if l.wake != nil {
+		close(l.wake)
+		l.wake = nil
+	}
+	return e, nil
+}
+
+// Done returns a channel that is closed when the log receives its terminal
+// event.
+func (l *Log) Done() <-chan struct{} { return l.done }
+
+// Terminal returns the terminal event, if the log has one.
+func (l *Log) Terminal() (Event, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.terminal {
+		return Event{}, false
+	}
+	return l.events[len(l.events)-1], true
+}
+
+// Len returns the number of events in the log, which is also the sequence
+// number of the last one.
+func (l *Log) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.events)
+}
+
+// Subscribe returns a subscription to the events with a sequence number
+// greater than afterSeq: first those already in the log, then the others as
+// they are appended, up to and including the terminal event. Pass 0 for the
+// whole call, or the Last-Event-ID a client sends to resume. Subscribing
+// after the terminal event is allowed: the events are replayed all the same.
+func (l *Log) Subscribe(afterSeq uint64) *Subscription {
+	return &Subscription{log: l, pos: afterSeq}
+}
+
+// since returns the events from index pos on. If there are none it returns
+// ended, when the log is over, or else a channel closed by the next Append.
+func (l *Log) since(pos uint64) (events []Event, wake <-chan struct{}, ended bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n := uint64(len(l.events)); pos < n {
+		// Events below len are never written again, so the caller may read
+		// them without the lock; the capacity limit keeps it from appending.
+		return l.events[pos:n:n], nil, false
+	}
+	if l.terminal {
+		return nil, nil, true
+	}
+	if l.wake == nil {
+		l.wake = make(chan struct{})
+	}
+	return nil, l.wake, false
+}

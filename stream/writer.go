@@ -1,0 +1,273 @@
+package stream
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults for a zero [WriterConfig].
+const (
+	DefaultHeartbeat    = 15 * time.Second
+	DefaultWriteTimeout = 10 * time.Second
+	DefaultRetry        = 2 * time.Second
+)
+
+// WriterConfig configures a [Writer]. Negative durations are invalid.
+type WriterConfig struct {
+	// Heartbeat is how long Serve lets the stream sit idle before it writes
+	// a ": ping" comment. If zero, DefaultHeartbeat is used.
+	Heartbeat time.Duration
+
+	// WriteTimeout bounds each write and flush on its own; the deadline is
+	// set before a write and cleared after it, never for the whole stream.
+	// If zero, DefaultWriteTimeout is used.
+	WriteTimeout time.Duration
+
+	// Retry is the reconnection delay announced to the client, in whole
+	// milliseconds. If zero, DefaultRetry is used.
+	Retry time.Duration
+}
+
+// Writer writes Server-Sent Events to an http.ResponseWriter. It reaches the connection through http.NewResponseController, so any
+// wrapper of the ResponseWriter must implement Unwrap.
+//
+// The first write or flush error ends the stream: it is returned, and every
+// later call returns it again. A Writer is for one goroutine at a time and
+// must not be used after the handler has returned.
+type Writer struct {
+	w         http.ResponseWriter
+	rc        *http.ResponseController
+	cfg       WriterConfig
+	deadlines bool // false once SetWriteDeadline turned out unsupported
+	buf       []byte
+	err       error
+}
+
+// NewWriter sets the response headers of an event stream on w, writes the
+// status (200), the retry interval and a ": ok" comment, and flushes them.
+// It must be called before anything else is written to w. Headers already
+// set are kept, except Content-Encoding and Content-Length, which would
+// break the stream.
+//
+// It fails if cfg is invalid (having written nothing), if w cannot flush
+// (the error wraps http.ErrNotSupported), or if the first write fails.
+func NewWriter(w http.ResponseWriter, cfg WriterConfig) (*Writer, error) {
+	for _, d := range []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"Heartbeat", &cfg.Heartbeat, DefaultHeartbeat},
+		{"WriteTimeout", &cfg.WriteTimeout, DefaultWriteTimeout},
+		{"Retry", &cfg.Retry, DefaultRetry},
+	} {
+		if *d.v < 0 {
+			return nil, fmt.Errorf("%w: negative %s %v", ErrInvalidConfig, d.name, *d.v)
+		}
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-cache, no-transform")
+	h.Set("X-Accel-Buffering", "no")
+	h.Del("Content-Encoding")
+	h.Del("Content-Length")
+
+	sw := &Writer{w: w, rc: http.NewResponseController(w), cfg: cfg, deadlines: true}
+	if err := sw.setDeadline(time.Now().Add(cfg.WriteTimeout)); err != nil {
+		return nil, sw.fail(err)
+	}
+	w.WriteHeader(http.StatusOK)
+	sw.buf = fmt.Appendf(sw.buf[:0], "retry: %d\n: ok\n\n", cfg.Retry.Milliseconds())
+	if err := sw.write(sw.buf); err != nil {
+		return nil, err
+	}
+	if err := sw.flush(); err != nil {
+		return nil, err
+	}
+	return sw, nil
+}
+
+// Event writes e as one SSE event and flushes it:
+//
+//	id: <seq>
+//	event: <type>
+//	data: <the JSON envelope, on one line>
+//
+// and a blank line. The id line is left out when e.Seq is zero, so events
+// outside the call's log never move the client's Last-Event-ID. It fails with
+// [ErrInvalidType] or [ErrInvalidData], having written nothing, for an event
+// it cannot frame.
+func (w *Writer) Event(e Event) error {
+	if err := w.writeEvent(e); err != nil {
+		return err
+	}
+	return w.flush()
+}
+
+// Comment writes an SSE comment and flushes it; line breaks in text start a
+// new comment line. Serve uses it for the ": ping" heartbeat.
+func (w *Writer) Comment(text string) error {
+	w.buf = append(w.buf[:0], ": "...)
+	w.buf = append(w.buf, commentLines.Replace(text)...)
+	w.buf = append(w.buf, "\n\n"...)
+	if err := w.write(w.buf); err != nil {
+		return err
+	}
+	return w.flush()
+}
+
+var commentLines = strings.NewReplacer("\r\n", "\n: ", "\r", "\n: ", "\n", "\n: ")
+
+// Serve writes the events of sub as they come (advancing sub as Next does),
+// and a heartbeat whenever the
+// stream has been idle for the configured interval, until one of:
+//   - sub is past the terminal event, which Serve has written (or which sub
+//     had already passed): it returns nil, and the handler returns to end
+//     the response;
+//   - ctx is done: it returns context.Cause(ctx), and the handler may still
+//     write a last event (a stream.error, say) before returning;
+//   - a write or flush fails: it returns that error.
+//
+// Events that are ready together are written together and flushed once.
+// To end one viewer's stream for a reason of its own (its token expires),
+// give ctx a cause: context.WithDeadlineCause, context.WithCancelCause.
+func (w *Writer) Serve(ctx context.Context, sub *Subscription) error {
+	heartbeat := time.NewTicker(w.cfg.Heartbeat)
+	defer heartbeat.Stop()
+	for {
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		events, wake, ended := sub.log.since(sub.pos)
+		if ended {
+			return nil
+		}
+		for _, e := range events {
+			if err := w.writeEvent(e); err != nil {
+				return err
+			}
+			sub.pos++
+			if IsTerminal(e.Type) {
+				return w.flush()
+			}
+		}
+		if len(events) > 0 {
+			if err := w.flush(); err != nil {
+				return err
+			}
+			heartbeat.Reset(w.cfg.Heartbeat)
+			continue
+		}
+		select {
+		case <-wake:
+		case <-heartbeat.C:
+			if err := w.Comment("ping"); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+}
+
+// writeEvent frames e and writes it, without flushing.
+func (w *Writer) writeEvent(e Event) error {
+	if w.err != nil {
+		return w.err
+	}
+	b, err := appendFrame(w.buf[:0], e)
+	if err != nil {
+		return err
+	}
+	w.buf = b
+	return w.write(b)
+}
+
+// appendFrame appends the SSE frame of e to b.
+func appendFrame(b []byte, e Event) ([]byte, error) {
+	if err := checkType(e.Type); err != nil {
+		return b, err
+	}
+	line, err := e.MarshalJSON()
+	if err != nil {
+		return b, err
+	}
+	// encoding/json never writes a raw line break; this guard keeps a future
+	// mistake from splitting an event in two on the wire.
+	if bytes.ContainsAny(line, "\r\n") {
+		return b, fmt.Errorf("%w: line break in encoded event", ErrInvalidData)
+	}
+	if e.Seq != 0 {
+		b = append(b, "id: "...)
+		b = strconv.AppendUint(b, e.Seq, 10)
+		b = append(b, '\n')
+	}
+	b = append(b, "event: "...)
+	b = append(b, e.Type...)
+	b = append(b, "\ndata: "...)
+	b = append(b, line...)
+	b = append(b, "\n\n"...)
+	return b, nil
+}
+
+// write writes p under a fresh deadline.
+func (w *Writer) write(p []byte) error {
+	if w.err != nil {
+		return w.err
+	}
+	if err := w.setDeadline(time.Now().Add(w.cfg.WriteTimeout)); err != nil {
+		return w.fail(err)
+	}
+	if _, err := w.w.Write(p); err != nil {
+		return w.fail(err)
+	}
+	return nil
+}
+
+// flush flushes under a fresh deadline, then clears it so that an idle
+// stream (or the next request on the connection) is not cut off.
+func (w *Writer) flush() error {
+	if w.err != nil {
+		return w.err
+	}
+	if err := w.setDeadline(time.Now().Add(w.cfg.WriteTimeout)); err != nil {
+		return w.fail(err)
+	}
+	if err := w.rc.Flush(); err != nil {
+		return w.fail(err)
+	}
+	if err := w.setDeadline(time.Time{}); err != nil {
+		return w.fail(err)
+	}
+	return nil
+}
+
+// setDeadline sets the write deadline, if the ResponseWriter supports one
+// (httptest.ResponseRecorder does not).
+func (w *Writer) setDeadline(t time.Time) error {
+	if !w.deadlines {
+		return nil
+	}
+	err := w.rc.SetWriteDeadline(t)
+	if errors.Is(err, http.ErrNotSupported) {
+		w.deadlines = false
+		return nil
+	}
+	return err
+}
+
+// fail makes err the Writer's final error.
+func (w *Writer) fail(err error) error {
+	w.err = fmt.Errorf("stream: writing: %w", err)
+	return w.err
+}
