@@ -164,16 +164,15 @@ func TestHammerNoCrossover(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			if i%2 == 0 {
-				res, _ := f.call(sub, whoami, g, `{}`)
+				res, rec := f.call(sub, whoami, g, `{}`)
 				var claims struct {
 					Sub   string   `json:"sub"`
 					Roles []string `json:"roles"`
-					Cap   struct {
-						KV struct{ Namespace string } `json:"kv"`
-					} `json:"cap"`
+					ID    string   `json:"jti"`
 				}
+				started := rec.ofType("call.started")[0]["capability"].(map[string]any)
 				if err := json.Unmarshal(res.Output, &claims); err != nil || claims.Sub != sub ||
-					len(claims.Roles) != 1 || claims.Roles[0] != "role-"+sub || claims.Cap.KV.Namespace != "whoami/"+sub {
+					len(claims.Roles) != 1 || claims.Roles[0] != "role-"+sub || claims.ID != started["id"] {
 					errs <- fmt.Errorf("%s: whoami says %s (%v)", sub, res.Output, res.Failure)
 				}
 				return

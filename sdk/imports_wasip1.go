@@ -60,33 +60,46 @@ func data(b []byte) (*byte, uint32) {
 	return unsafe.SliceData(b), uint32(len(b))
 }
 
+// Input calls the input import.
 func (wasmHost) Input() int32 { return hostInput() }
 
+// Read calls the read import.
 func (wasmHost) Read(dst []byte) int32 { return hostRead(data(dst)) }
 
+// SetOutput calls the set_output import.
 func (wasmHost) SetOutput(json []byte) int32 { return hostSetOutput(data(json)) }
 
+// SetError calls the set_error import.
 func (wasmHost) SetError(msg string) int32 { return hostSetError(msg) }
 
+// Log calls the log import.
 func (wasmHost) Log(level int32, msg string) int32 { return hostLog(level, msg) }
 
+// Progress calls the progress import.
 func (wasmHost) Progress(progress, total float64, msg string) int32 {
 	return hostProgress(progress, total, msg)
 }
 
+// Output calls the output import.
 func (wasmHost) Output(chunk string) int32 { return hostOutput(chunk) }
 
+// HTTP calls the http import.
 func (wasmHost) HTTP(req []byte) int32 { return hostHTTP(data(req)) }
 
+// KVGet calls the kv_get import.
 func (wasmHost) KVGet(key string) int32 { return hostKVGet(key) }
 
+// KVSet calls the kv_set import.
 func (wasmHost) KVSet(key string, value []byte) int32 {
 	p, n := data(value)
 	return hostKVSet(key, p, n)
 }
 
+// KVDelete calls the kv_delete import.
 func (wasmHost) KVDelete(key string) int32 { return hostKVDelete(key) }
 
+// KVList calls the kv_list import.
 func (wasmHost) KVList(prefix string) int32 { return hostKVList(prefix) }
 
+// Capability calls the capability import.
 func (wasmHost) Capability() int32 { return hostCapability() }

@@ -81,6 +81,7 @@ type properties struct {
 	schemas []*schema
 }
 
+// MarshalJSON encodes the properties as an object, in order.
 func (p *properties) MarshalJSON() ([]byte, error) {
 	buf := []byte{'{'}
 	for i, name := range p.names {

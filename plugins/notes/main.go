@@ -1,17 +1,21 @@
 // Command notes is the capstream tool that keeps notes for the caller in
 // its KV namespace (one per principal), append-only until cleared.
 //
-// Each note is its own key, "note/" and a zero-padded sequence number, so
-// adding one writes one key and listing returns them in the order they were
-// added; "seq" holds the next number.
+// Each note is its own key, written once and never read back to be
+// changed, so calls that add at the same time cannot lose each other's
+// notes: "note/", a zero-padded sequence number one past the last note's,
+// "-" and a random suffix, so that two calls which pick the same number
+// still write different keys. Keys sort in the order notes were added.
 //
 // Build: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o notes.wasm .
 package main
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/capstream/capstream/sdk"
 )
@@ -19,6 +23,9 @@ import (
 // maxNotes bounds a namespace so that listing it (one host call per note)
 // stays well inside the default host-call limit.
 const maxNotes = 200
+
+// prefix starts every note's key.
+const prefix = "note/"
 
 // Input is what notes takes.
 type Input struct {
@@ -66,30 +73,35 @@ func add(c *sdk.Call, text string) error {
 	if text == "" {
 		return errors.New("op add needs a non-empty text")
 	}
-	seq := 0
-	switch v, err := c.KVGet("seq"); {
-	case errors.Is(err, sdk.ErrNotFound):
-	case err != nil:
-		return fmt.Errorf("reading the sequence: %w", err)
-	default:
-		if seq, err = strconv.Atoi(string(v)); err != nil {
-			return fmt.Errorf("reading the sequence: %q is not a number", v)
-		}
+	keys, err := c.KVList(prefix)
+	if err != nil {
+		return fmt.Errorf("listing notes: %w", err)
 	}
-	if seq >= maxNotes {
+	if len(keys) >= maxNotes {
 		return fmt.Errorf("there are already %d notes; clear them first", maxNotes)
 	}
-	if err := c.KVSet(fmt.Sprintf("note/%08d", seq), []byte(text)); err != nil {
-		return fmt.Errorf("adding the note: %w", err)
+	seq := 0
+	if len(keys) > 0 {
+		last, _, _ := strings.Cut(strings.TrimPrefix(keys[len(keys)-1], prefix), "-")
+		n, err := strconv.Atoi(last)
+		if err != nil {
+			return fmt.Errorf("reading the last note's key %q: %w", keys[len(keys)-1], err)
+		}
+		seq = n + 1
 	}
-	if err := c.KVSet("seq", []byte(strconv.Itoa(seq+1))); err != nil {
-		return fmt.Errorf("advancing the sequence: %w", err)
+	// crypto/rand asks the host each time; a pseudo-random generator could
+	// start from the same state in every instance.
+	var suffix [8]byte
+	rand.Read(suffix[:])
+	key := fmt.Sprintf("%s%08d-%x", prefix, seq, suffix)
+	if err := c.KVSet(key, []byte(text)); err != nil {
+		return fmt.Errorf("adding the note: %w", err)
 	}
 	return nil
 }
 
 func list(c *sdk.Call) ([]string, error) {
-	keys, err := c.KVList("note/")
+	keys, err := c.KVList(prefix)
 	if err != nil {
 		return nil, fmt.Errorf("listing notes: %w", err)
 	}
@@ -108,7 +120,7 @@ func list(c *sdk.Call) ([]string, error) {
 }
 
 func clearNotes(c *sdk.Call) error {
-	keys, err := c.KVList("note/")
+	keys, err := c.KVList(prefix)
 	if err != nil {
 		return fmt.Errorf("listing notes: %w", err)
 	}
@@ -116,9 +128,6 @@ func clearNotes(c *sdk.Call) error {
 		if err := c.KVDelete(k); err != nil {
 			return fmt.Errorf("deleting %s: %w", k, err)
 		}
-	}
-	if err := c.KVDelete("seq"); err != nil {
-		return fmt.Errorf("resetting the sequence: %w", err)
 	}
 	return nil
 }

@@ -194,18 +194,21 @@ func (c *call) checkOutput(result int) {
 
 // Plumbing: no event, no cost.
 
+// Input stages the call's input.
 func (c *call) Input() int32 {
 	c.host.mu.Lock()
 	defer c.host.mu.Unlock()
 	return c.stage(c.input)
 }
 
+// Read copies the staged bytes to dst.
 func (c *call) Read(dst []byte) int32 {
 	c.host.mu.Lock()
 	defer c.host.mu.Unlock()
 	return int32(copy(dst, c.staged))
 }
 
+// SetOutput sets the result, if it is JSON and within the output limit.
 func (c *call) SetOutput(b []byte) int32 {
 	c.host.mu.Lock()
 	defer c.host.mu.Unlock()
@@ -219,6 +222,7 @@ func (c *call) SetOutput(b []byte) int32 {
 	return abi.OK
 }
 
+// SetError sets the tool error message, cut at 4 KiB.
 func (c *call) SetError(msg string) int32 {
 	c.host.mu.Lock()
 	defer c.host.mu.Unlock()
@@ -231,6 +235,7 @@ func (c *call) SetError(msg string) int32 {
 
 // Host calls: one event each.
 
+// Log records a host.log event.
 func (c *call) Log(level int32, msg string) int32 {
 	c.host.mu.Lock()
 	defer c.host.mu.Unlock()
@@ -250,6 +255,7 @@ func (c *call) Log(level int32, msg string) int32 {
 	return abi.OK
 }
 
+// Progress records a host.progress event; progress must increase.
 func (c *call) Progress(progress, total float64, msg string) int32 {
 	c.host.mu.Lock()
 	defer c.host.mu.Unlock()
@@ -275,6 +281,7 @@ func (c *call) Progress(progress, total float64, msg string) int32 {
 	return abi.OK
 }
 
+// Output records a host.output event, within the output limit.
 func (c *call) Output(chunk string) int32 {
 	c.host.mu.Lock()
 	defer c.host.mu.Unlock()
@@ -287,6 +294,8 @@ func (c *call) Output(chunk string) int32 {
 	return abi.OK
 }
 
+// HTTP passes the request to the Host's HTTP function, if the claims grant
+// any HTTP, and stages the response.
 func (c *call) HTTP(reqJSON []byte) int32 {
 	c.host.mu.Lock()
 	defer c.host.mu.Unlock()
@@ -372,6 +381,7 @@ func (c *call) kv(op, key string, write bool) (map[string]any, int32) {
 	return data, abi.OK
 }
 
+// KVGet stages the value of key in the Host's namespace.
 func (c *call) KVGet(key string) int32 {
 	c.host.mu.Lock()
 	defer c.host.mu.Unlock()
@@ -393,6 +403,7 @@ func (c *call) KVGet(key string) int32 {
 	return c.stage(slices.Clone(v))
 }
 
+// KVSet stores a value in the Host's namespace, within the quota.
 func (c *call) KVSet(key string, value []byte) int32 {
 	c.host.mu.Lock()
 	defer c.host.mu.Unlock()
@@ -426,6 +437,7 @@ func (c *call) KVSet(key string, value []byte) int32 {
 	return abi.OK
 }
 
+// KVDelete deletes key from the Host's namespace.
 func (c *call) KVDelete(key string) int32 {
 	c.host.mu.Lock()
 	defer c.host.mu.Unlock()
@@ -441,6 +453,7 @@ func (c *call) KVDelete(key string) int32 {
 	return abi.OK
 }
 
+// KVList stages the sorted keys with the prefix, at most 1000.
 func (c *call) KVList(prefix string) int32 {
 	c.host.mu.Lock()
 	defer c.host.mu.Unlock()
@@ -469,6 +482,7 @@ func (c *call) KVList(prefix string) int32 {
 	return c.stage(b)
 }
 
+// Capability stages the claims.
 func (c *call) Capability() int32 {
 	c.host.mu.Lock()
 	defer c.host.mu.Unlock()
