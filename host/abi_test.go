@@ -120,6 +120,13 @@ func TestRefusalsAreData(t *testing.T) {
 			if len(evs) != 1 {
 				t.Fatalf("events %v: want one %s", rec.types(), tt.event)
 			}
+			want := host.Errored
+			if tt.grant != "" {
+				want = host.Denied
+			}
+			if got := rec.events[1].Decision; got != want {
+				t.Fatalf("decision %q, want %q", got, want)
+			}
 			if tt.grant != "" {
 				d, _ := evs[0]["denied"].(map[string]any)
 				if d == nil || d["grant"] != tt.grant || d["reason"] == "" {

@@ -209,6 +209,9 @@ func TestEchoCompletes(t *testing.T) {
 	if started["tool"] != "echo" || started["subject"] != "alice" || !strings.HasPrefix(started["digest"].(string), "sha256:") {
 		t.Fatalf("call.started = %v", started)
 	}
+	if rec.events[1].Decision != host.Allowed || rec.events[0].Decision != "" {
+		t.Fatalf("decisions %q, %q: want none for call.started and allowed for the log", rec.events[0].Decision, rec.events[1].Decision)
+	}
 	if res.Usage.HostCalls != 1 || res.Usage.Events != 1 {
 		t.Fatalf("usage %+v, want one host call and one event", res.Usage)
 	}

@@ -25,10 +25,21 @@ const (
 // the event's fields; sequence numbers and the call id are added by whoever
 // keeps the call's log.
 type Event struct {
-	Type string
-	Time time.Time
-	Data json.RawMessage
+	Type     string
+	Time     time.Time
+	Data     json.RawMessage
+	Decision Decision // host events only
 }
+
+// Decision is what became of a host call, for metrics and audit.
+type Decision string
+
+// Decisions of host events; call events have none.
+const (
+	Allowed Decision = "allowed" // the host call did its work
+	Denied  Decision = "denied"  // the capability refused it; the event has "denied"
+	Errored Decision = "error"   // it was made but failed; the event has "error"
+)
 
 // Sink receives the events of one call, in order, from the goroutine that
 // runs the call. Emit must not block for long: the guest waits while it runs.
@@ -159,3 +170,23 @@ type cancelledData struct {
 	Reason     string `json:"reason"`
 	DurationMs int64  `json:"durationMs"`
 }
+
+// decided is implemented by the data of host events.
+type decided interface{ decision() Decision }
+
+func decide(d *Denial, e *HostError) Decision {
+	switch {
+	case d != nil:
+		return Denied
+	case e != nil:
+		return Errored
+	}
+	return Allowed
+}
+
+func (d logData) decision() Decision        { return decide(d.Denied, nil) }
+func (d progressData) decision() Decision   { return decide(nil, d.Error) }
+func (d outputData) decision() Decision     { return decide(d.Denied, nil) }
+func (d httpData) decision() Decision       { return decide(d.Denied, d.Error) }
+func (d kvData) decision() Decision         { return decide(d.Denied, d.Error) }
+func (d capabilityData) decision() Decision { return Allowed }

@@ -155,6 +155,7 @@ func hostLog(ctx context.Context, _ api.Module, stack []uint64) {
 		st.refuse(stack, abi.ErrTooLarge, ev.Denied.Reason)
 		return
 	}
+	st.addOutput(len(msg))
 	ev.Level, ev.Message = levelNames[level], string(msg)
 	st.emit(EventLog, ev)
 	ret(stack, abi.OK)
@@ -181,6 +182,7 @@ func hostProgress(ctx context.Context, _ api.Module, stack []uint64) {
 		st.refuse(stack, abi.ErrInvalid, ev.Error.Message)
 		return
 	}
+	st.addOutput(len(msg))
 	st.progress, st.progressed = progress, true
 	st.emit(EventProgress, ev)
 	ret(stack, abi.OK)

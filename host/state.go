@@ -45,6 +45,9 @@ func (st *callState) emit(typ string, data any) Event {
 		b, _ = json.Marshal(map[string]string{"error": err.Error()})
 	}
 	ev := Event{Type: typ, Time: time.Now().UTC(), Data: b}
+	if d, ok := data.(decided); ok {
+		ev.Decision = d.decision()
+	}
 	st.sink.Emit(ev)
 	return ev
 }

@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/capstream/capstream/sdk/abi"
 	"github.com/capstream/capstream/sdk/internal/hostabi"
@@ -13,10 +14,14 @@ import (
 // call: it counts against the capability's limits, emits one host.* event,
 // and returns a refusal or failure as an *Error.
 //
-// A Call is valid only until Run returns, and only on the goroutine that
-// runs it or goroutines Run waits for; it must not be kept.
+// A Call is valid only until Run returns; it must not be kept. Its methods
+// may be called from several goroutines that Run waits for.
 type Call struct {
 	h hostabi.Host
+	// mu holds the instance's staging buffer from a host call until its
+	// result or error message is read, so that another goroutine's host
+	// call cannot replace it in between.
+	mu sync.Mutex
 }
 
 // Level is the severity of a log line.
@@ -49,7 +54,7 @@ func (l Level) String() string {
 // Log emits a host.log event with the level and message. A message over
 // 64 KiB is refused with ErrTooLarge.
 func (c *Call) Log(level Level, msg string) error {
-	return c.check(c.h.Log(int32(level), msg))
+	return c.do(func() int32 { return c.h.Log(int32(level), msg) })
 }
 
 // Logf is Log with a message formatted as by fmt.Sprintf.
@@ -61,28 +66,33 @@ func (c *Call) Logf(level Level, format string, args ...any) error {
 // call to the next (ErrInvalid otherwise); total <= 0 means the total is
 // unknown; an empty msg sends no message.
 func (c *Call) Progress(progress, total float64, msg string) error {
-	return c.check(c.h.Progress(progress, total, msg))
+	return c.do(func() int32 { return c.h.Progress(progress, total, msg) })
 }
 
 // Output emits a host.output event: a chunk of partial output, for clients
 // to show while the tool runs. Chunks count against the output limit, with
 // the result; they are not part of the result.
 func (c *Call) Output(chunk string) error {
-	return c.check(c.h.Output(chunk))
+	return c.do(func() int32 { return c.h.Output(chunk) })
 }
 
-// check turns a host function's return value into an error.
-func (c *Call) check(rc int32) error {
-	if rc >= 0 {
-		return nil
+// do makes one host call that returns no data, and returns its refusal
+// or failure.
+func (c *Call) do(call func() int32) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if rc := call(); rc < 0 {
+		return hostError(c.h, rc)
 	}
-	return hostError(c.h, rc)
+	return nil
 }
 
-// staged returns the n bytes a host function staged, or its error when n is
-// negative.
-func (c *Call) staged(n int32) ([]byte, error) {
-	return readStaged(c.h, n)
+// fetch makes one host call that stages data, and returns the data or the
+// call's refusal or failure.
+func (c *Call) fetch(call func() int32) ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return readStaged(c.h, call())
 }
 
 // readStaged copies the n bytes h staged into a new slice; a negative n is

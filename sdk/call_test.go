@@ -203,10 +203,10 @@ func TestHTTP(t *testing.T) {
 		t.Errorf("errors %q, want %q", out.Errs, wantErrs)
 	}
 	checkEvents(t, events,
-		`host.http {"bytes":4,"durationMs":0,"method":"POST","status":201,"url":"https://api.example.com/items?redacted"}`,
-		`host.http {"denied":{"grant":"http","reason":"url is not in the allowlist"},"method":"GET","url":"https://secret.example.com/"}`,
-		`host.http {"error":{"code":"upstream","message":"connection refused"},"method":"GET","url":"https://down.example.com/"}`,
-		`host.http {"error":{"code":"invalid","message":"\"ftp://x/\" is not an absolute http or https URL"},"method":"GET","url":"ftp://x/"}`,
+		`host.http {"bytes":4,"durationMs":0,"method":"POST","status":201,"url":"https://api.example.com/items"}`,
+		`host.http {"bytes":0,"denied":{"grant":"http","reason":"url is not in the allowlist"},"durationMs":0,"method":"GET","url":"https://secret.example.com/"}`,
+		`host.http {"bytes":0,"durationMs":0,"error":{"code":"upstream","message":"connection refused"},"method":"GET","url":"https://down.example.com/"}`,
+		`host.http {"bytes":0,"durationMs":0,"error":{"code":"invalid","message":"\"ftp://x/\" is not an absolute http or https URL"},"method":"GET","url":"ftp://x/"}`,
 	)
 
 	// A tool that declares no HTTP needs is refused, whatever the upstream.
@@ -280,11 +280,11 @@ func TestKV(t *testing.T) {
 		`host.kv {"bytes":4,"key":"b/1","op":"set"}`,
 		`host.kv {"bytes":2,"key":"a","op":"set"}`,
 		`host.kv {"bytes":4,"hit":true,"key":"b/1","op":"get"}`,
-		`host.kv {"key":"b/","op":"list"}`,
+		`host.kv {"count":2,"key":"b/","op":"list"}`,
 		`host.kv {"hit":false,"key":"nope","op":"get"}`,
-		`host.kv {"key":"b/1","op":"delete"}`,
-		`host.kv {"key":"never","op":"delete"}`,
-		`host.kv {"key":"","op":"list"}`,
+		`host.kv {"hit":true,"key":"b/1","op":"delete"}`,
+		`host.kv {"hit":false,"key":"never","op":"delete"}`,
+		`host.kv {"count":3,"key":"","op":"list"}`,
 	)
 }
 
@@ -299,11 +299,11 @@ func TestKVRefusals(t *testing.T) {
 		msg   string
 	}{
 		{"no need declared", sdk.Needs{}, 0, func(c *sdk.Call) error { _, err := c.KVGet("k"); return err },
-			sdk.ErrDenied, "denied: no KV namespace is granted"},
+			sdk.ErrDenied, "denied: the capability grants no key-value storage"},
 		{"read-only set", sdk.Needs{KV: &sdk.KVNeed{}}, 0, func(c *sdk.Call) error { return c.KVSet("k", nil) },
-			sdk.ErrDenied, "denied: the KV grant is read-only"},
+			sdk.ErrDenied, "denied: the capability grants read-only key-value storage"},
 		{"read-only delete", sdk.Needs{KV: &sdk.KVNeed{}}, 0, func(c *sdk.Call) error { return c.KVDelete("k") },
-			sdk.ErrDenied, "denied: the KV grant is read-only"},
+			sdk.ErrDenied, "denied: the capability grants read-only key-value storage"},
 		{"empty key", sdk.Needs{KV: &sdk.KVNeed{Write: true}}, 0, func(c *sdk.Call) error { return c.KVSet("", []byte("v")) },
 			sdk.ErrInvalid, "invalid: the key is empty"},
 		{"long key", sdk.Needs{KV: &sdk.KVNeed{Write: true}}, 0, func(c *sdk.Call) error { return c.KVSet(big, []byte("v")) },

@@ -80,7 +80,7 @@ func (a *Audience) UnmarshalJSON(b []byte) error {
 
 // Capability returns the call's capability claims.
 func (c *Call) Capability() (Claims, error) {
-	staged, err := c.staged(c.h.Capability())
+	staged, err := c.fetch(c.h.Capability)
 	if err != nil {
 		return Claims{}, err
 	}

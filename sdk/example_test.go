@@ -86,5 +86,5 @@ func ExampleCall_HTTP() {
 	// 200 <nil>
 	// host.http {"bytes":0,"durationMs":0,"method":"GET","status":200,"url":"https://api.example.com/v1"}
 	// 0 tool_error: fetching https://evil.example.net/: denied: url is not in the allowlist
-	// host.http {"denied":{"grant":"http","reason":"url is not in the allowlist"},"method":"GET","url":"https://evil.example.net/"}
+	// host.http {"bytes":0,"denied":{"grant":"http","reason":"url is not in the allowlist"},"durationMs":0,"method":"GET","url":"https://evil.example.net/"}
 }

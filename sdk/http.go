@@ -37,7 +37,7 @@ func (c *Call) HTTP(req HTTPRequest) (HTTPResponse, error) {
 	if err != nil {
 		return HTTPResponse{}, fmt.Errorf("sdk: encoding http request: %w", err)
 	}
-	staged, err := c.staged(c.h.HTTP(body))
+	staged, err := c.fetch(func() int32 { return c.h.HTTP(body) })
 	if err != nil {
 		return HTTPResponse{}, err
 	}

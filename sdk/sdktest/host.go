@@ -163,7 +163,7 @@ func (c *call) emit(typ string, data map[string]any) {
 // fail stages an error, records it in the event and returns its code.
 func (c *call) fail(typ string, data map[string]any, code int32, msg string) int32 {
 	if code == abi.ErrDenied {
-		data["denied"] = map[string]string{"grant": grantOf(typ, data), "reason": msg}
+		data["denied"] = map[string]string{"grant": grantOf(typ), "reason": msg}
 	} else {
 		data["error"] = map[string]string{"code": abi.ErrorName(code), "message": msg}
 	}
@@ -171,17 +171,9 @@ func (c *call) fail(typ string, data map[string]any, code int32, msg string) int
 	return c.refuse(code, msg)
 }
 
-func grantOf(typ string, data map[string]any) string {
-	switch typ {
-	case "host.http":
-		return "http"
-	case "host.kv":
-		if op := data["op"]; op == "set" || op == "delete" {
-			return "kv.write"
-		}
-		return "kv"
-	}
-	return typ
+// grantOf names the grant that refuses a host call: "http" or "kv".
+func grantOf(typ string) string {
+	return strings.TrimPrefix(typ, "host.")
 }
 
 // checkOutput ends the call when output chunks plus the result pass the
@@ -268,6 +260,8 @@ func (c *call) Progress(progress, total float64, msg string) int32 {
 		return c.fail("host.progress", data, abi.ErrInvalid, "progress and total must be finite numbers")
 	case c.progSet && progress <= c.progress:
 		return c.fail("host.progress", data, abi.ErrInvalid, fmt.Sprintf("progress %v does not increase from %v", progress, c.progress))
+	case len(msg) > maxLogMessage:
+		return c.fail("host.progress", data, abi.ErrInvalid, fmt.Sprintf("a progress message is at most %d bytes", maxLogMessage))
 	}
 	c.progress, c.progSet = progress, true
 	data["progress"] = progress
@@ -309,7 +303,7 @@ func (c *call) HTTP(reqJSON []byte) int32 {
 	if req.Method == "" {
 		req.Method = "GET"
 	}
-	data := map[string]any{"method": req.Method, "url": redact(req.URL)}
+	data := map[string]any{"method": req.Method, "url": redact(req.URL), "durationMs": 0, "bytes": 0}
 	u, err := url.Parse(req.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return c.fail("host.http", data, abi.ErrInvalid, fmt.Sprintf("%q is not an absolute http or https URL", req.URL))
@@ -334,7 +328,7 @@ func (c *call) HTTP(reqJSON []byte) int32 {
 	if err != nil {
 		return c.fail("host.http", data, abi.ErrUpstream, "encoding the response: "+err.Error())
 	}
-	data["status"], data["durationMs"], data["bytes"] = resp.Status, 0, len(resp.Body)
+	data["status"], data["bytes"] = resp.Status, len(resp.Body)
 	c.emit("host.http", data)
 	return c.stage(b)
 }
@@ -347,17 +341,14 @@ func (c *call) upstream(req sdk.HTTPRequest) (sdk.HTTPResponse, error) {
 	return c.host.HTTP(req)
 }
 
-// redact drops a URL's query, which may carry secrets, as events do.
+// redact keeps a URL's scheme, host and path for its event: the query and
+// user info may carry secrets.
 func redact(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return ""
 	}
-	if u.RawQuery != "" {
-		u.RawQuery = "redacted"
-	}
-	u.User = nil
-	return u.String()
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
 }
 
 // kv checks a KV host call: the grant, and the key. It returns the event
@@ -367,9 +358,9 @@ func (c *call) kv(op, key string, write bool) (map[string]any, int32) {
 	g := c.claims.Cap.KV
 	switch {
 	case g == nil:
-		return nil, c.fail("host.kv", data, abi.ErrDenied, "no KV namespace is granted")
+		return nil, c.fail("host.kv", data, abi.ErrDenied, "the capability grants no key-value storage")
 	case write && !g.Write:
-		return nil, c.fail("host.kv", data, abi.ErrDenied, "the KV grant is read-only")
+		return nil, c.fail("host.kv", data, abi.ErrDenied, "the capability grants read-only key-value storage")
 	case key == "" && op != "list":
 		return nil, c.fail("host.kv", data, abi.ErrInvalid, "the key is empty")
 	case len(key) > maxKey:
@@ -448,7 +439,9 @@ func (c *call) KVDelete(key string) int32 {
 	if rc < 0 {
 		return rc
 	}
+	_, existed := c.host.KV[key]
 	delete(c.host.KV, key)
+	data["hit"] = existed
 	c.emit("host.kv", data)
 	return abi.OK
 }
@@ -478,6 +471,7 @@ func (c *call) KVList(prefix string) int32 {
 	if err != nil {
 		panic("sdktest: encoding keys: " + err.Error())
 	}
+	data["count"] = len(keys)
 	c.emit("host.kv", data)
 	return c.stage(b)
 }
