@@ -70,8 +70,8 @@ func (c *Call) Progress(progress, total float64, msg string) error {
 }
 
 // Output emits a host.output event: a chunk of partial output, for clients
-// to show while the tool runs. Chunks count against the output limit, with
-// the result; they are not part of the result.
+// to show while the tool runs. Chunks are not part of the result, but count
+// against the output limit with it (as do log and progress messages).
 func (c *Call) Output(chunk string) error {
 	return c.do(func() int32 { return c.h.Output(chunk) })
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/capstream/capstream/sdk"
@@ -125,6 +126,12 @@ func TestLimits(t *testing.T) {
 			c.Output("123456")
 			return "12345", nil // 7 bytes of JSON
 		}, "output_limit: output is over 10 bytes", 1},
+		{"log, progress, chunks and result", sdk.Limits{OutputBytes: 10}, func(c *sdk.Call) (any, error) {
+			c.Log(sdk.LevelInfo, "123")
+			c.Progress(1, 0, "45")
+			c.Output("6")
+			return "123", nil // 5 bytes of JSON
+		}, "output_limit: output is over 10 bytes", 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -387,5 +394,33 @@ func TestAudience(t *testing.T) {
 	var a sdk.Audience
 	if err := a.UnmarshalJSON([]byte(`3`)); err == nil {
 		t.Error("UnmarshalJSON(3) succeeded")
+	}
+}
+
+// TestConcurrentHostCalls makes host calls from many goroutines of one
+// call: each must read what its own call staged.
+func TestConcurrentHostCalls(t *testing.T) {
+	h := &sdktest.Host{KV: map[string][]byte{}}
+	for i := range 50 {
+		h.KV[fmt.Sprint("k", i)] = []byte(fmt.Sprint("v", i))
+	}
+	_, _, err := sdktest.RunWith(h, tool(sdk.Needs{KV: &sdk.KVNeed{}}, func(c *sdk.Call) (any, error) {
+		var wg sync.WaitGroup
+		for i := range 50 {
+			wg.Go(func() {
+				for range 5 { // 250 host calls in all, inside the limit
+					v, err := c.KVGet(fmt.Sprint("k", i))
+					if want := fmt.Sprint("v", i); err != nil || string(v) != want {
+						t.Errorf("KVGet(k%d) = %q, %v; want %q", i, v, err, want)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		return nil, nil
+	}), struct{}{})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -27,6 +27,7 @@ type RegistryConfig struct {
 // Entry is a registered call.
 type Entry struct {
 	Owner string // the subject who started the call, for the HTTP layer's owner checks
+	Tool  string // the tool the call runs, for status reports
 	Log   *Log
 }
 
@@ -60,15 +61,16 @@ func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 	return r, nil
 }
 
-// Add registers l, under its call id, as owned by owner. It fails with
+// Add registers e under the call id of its log. It fails with
 // [ErrDuplicateCall] if that id is registered already.
-func (r *Registry) Add(owner string, l *Log) error {
+func (r *Registry) Add(e Entry) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, ok := r.calls[l.Call()]; ok {
-		return fmt.Errorf("%w: %q", ErrDuplicateCall, l.Call())
+	id := e.Log.Call()
+	if _, ok := r.calls[id]; ok {
+		return fmt.Errorf("%w: %q", ErrDuplicateCall, id)
 	}
-	r.calls[l.Call()] = Entry{Owner: owner, Log: l}
+	r.calls[id] = e
 	return nil
 }
 

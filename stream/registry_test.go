@@ -35,7 +35,7 @@ func TestRegistrySweep(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, l := range []*Log{running, finished("old", t0), finished("recent", t0.Add(time.Minute))} {
-				if err := r.Add("alice", l); err != nil {
+				if err := r.Add(Entry{Owner: "alice", Log: l}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -65,10 +65,10 @@ func TestRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := NewLog("c1", LogConfig{})
-	if err := r.Add("alice", l); err != nil {
+	if err := r.Add(Entry{Owner: "alice", Log: l}); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Add("bob", NewLog("c1", LogConfig{})); !errors.Is(err, ErrDuplicateCall) {
+	if err := r.Add(Entry{Owner: "bob", Log: NewLog("c1", LogConfig{})}); !errors.Is(err, ErrDuplicateCall) {
 		t.Errorf("Add of a duplicate: %v", err)
 	}
 	if e, _ := r.Get("c1"); e.Owner != "alice" || e.Log != l {
@@ -81,7 +81,7 @@ func TestRegistry(t *testing.T) {
 	if n := r.Sweep(t0.Add(time.Second)); n != 1 || r.Len() != 0 {
 		t.Errorf("configured retention: Sweep removed %d, Len %d", n, r.Len())
 	}
-	r.Add("alice", l)
+	r.Add(Entry{Owner: "alice", Log: l})
 	if !r.Remove("c1") || r.Remove("c1") {
 		t.Error("Remove")
 	}
@@ -100,7 +100,7 @@ func TestRegistryRun(t *testing.T) {
 	}
 	l := NewLog("c1", LogConfig{})
 	l.Append("call.completed", time.Now(), nil)
-	r.Add("alice", l)
+	r.Add(Entry{Owner: "alice", Log: l})
 
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan struct{})

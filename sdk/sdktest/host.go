@@ -89,8 +89,14 @@ const (
 )
 
 // endCall is the panic with which a host function ends a call that hit a
-// limit; run recovers it.
+// limit; run recovers it on the goroutine that runs the tool.
 type endCall struct{ failure *Failure }
+
+// Error describes a limit hit on another goroutine, which crashes the test.
+func (e endCall) Error() string {
+	return "sdktest: the call ended with " + e.failure.Error() +
+		" (on a goroutine the tool started: only Run's own goroutine can end a call cleanly)"
+}
 
 // call is the host side of one call: what the instance's context holds in
 // the runtime.
@@ -105,7 +111,7 @@ type call struct {
 	errMsg   string
 	events   []Event
 	calls    int   // host calls so far
-	chunks   int64 // bytes of output chunks so far
+	sent     int64 // bytes sent to the caller so far: log and progress messages, output chunks
 	progress float64
 	progSet  bool
 }
@@ -176,10 +182,11 @@ func grantOf(typ string) string {
 	return strings.TrimPrefix(typ, "host.")
 }
 
-// checkOutput ends the call when output chunks plus the result pass the
-// limit.
-func (c *call) checkOutput(result int) {
-	if lim := c.claims.Cap.Limits.OutputBytes; lim > 0 && c.chunks+int64(result) > lim {
+// send counts n more bytes sent to the caller, and ends the call when they
+// and the result (of result bytes) pass the output limit.
+func (c *call) send(n, result int) {
+	c.sent += int64(n)
+	if lim := c.claims.Cap.Limits.OutputBytes; lim > 0 && c.sent+int64(result) > lim {
 		panic(endCall{&Failure{Code: "output_limit", Message: fmt.Sprintf("output is over %d bytes", lim)}})
 	}
 }
@@ -208,7 +215,7 @@ func (c *call) SetOutput(b []byte) int32 {
 		return c.refuse(abi.ErrInvalid, "the output is not JSON")
 	}
 	if !c.manifest {
-		c.checkOutput(len(b))
+		c.send(0, len(b))
 	}
 	c.output = slices.Clone(b)
 	return abi.OK
@@ -243,6 +250,7 @@ func (c *call) Log(level int32, msg string) int32 {
 		delete(data, "message")
 		return c.fail("host.log", data, abi.ErrTooLarge, fmt.Sprintf("a log message is at most %d bytes", maxLogMessage))
 	}
+	c.send(len(msg), len(c.output))
 	c.emit("host.log", data)
 	return abi.OK
 }
@@ -263,6 +271,7 @@ func (c *call) Progress(progress, total float64, msg string) int32 {
 	case len(msg) > maxLogMessage:
 		return c.fail("host.progress", data, abi.ErrInvalid, fmt.Sprintf("a progress message is at most %d bytes", maxLogMessage))
 	}
+	c.send(len(msg), len(c.output))
 	c.progress, c.progSet = progress, true
 	data["progress"] = progress
 	if total > 0 {
@@ -282,8 +291,7 @@ func (c *call) Output(chunk string) int32 {
 	if !c.act() {
 		return abi.ErrDenied
 	}
-	c.chunks += int64(len(chunk))
-	c.checkOutput(len(c.output))
+	c.send(len(chunk), len(c.output))
 	c.emit("host.output", map[string]any{"chunk": strings.ToValidUTF8(chunk, "\uFFFD")})
 	return abi.OK
 }

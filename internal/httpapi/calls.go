@@ -1,0 +1,391 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+	"go.uber.org/zap"
+
+	"github.com/capstream/capstream/host"
+	"github.com/capstream/capstream/internal/capability"
+	"github.com/capstream/capstream/stream"
+)
+
+// errTokenExpired ends one viewer's subscription; the call goes on.
+var errTokenExpired = errors.New("httpapi: viewer token expired")
+
+// createCall is POST /v1/tools/{name}/calls: SSE, JSON or detached.
+func (s *Server) createCall(w http.ResponseWriter, r *http.Request, ps httprouter.Params, v viewer) {
+	name := ps.ByName("name")
+	tool, ok := s.cfg.Engine.Tool(name)
+	if !ok {
+		writeError(w, errToolNotFound(name))
+		return
+	}
+	grants := s.cfg.Policies.Current().Grants(v.Roles)
+	if !grants.Permits(name) {
+		s.audit.Info("call refused", zap.String("subject", v.Subject), zap.String("tool", name), zap.String("reason", "tool_not_permitted"))
+		writeError(w, errToolNotPermitted(name))
+		return
+	}
+	// Read the whole body first: then the connection's context reports a
+	// client that goes away while the call streams.
+	input, apiErr := s.readInput(w, r)
+	if apiErr != nil {
+		writeError(w, apiErr)
+		return
+	}
+	if err := tool.ValidateInput(input); err != nil {
+		writeError(w, errInvalidInput(err.Error()))
+		return
+	}
+	c, apiErr := s.start(v, tool, grants, input)
+	if apiErr != nil {
+		writeError(w, apiErr)
+		return
+	}
+	w.Header().Set("Location", "/v1/calls/"+c.id)
+
+	switch {
+	case r.URL.Query().Get("detach") == "1" || r.URL.Query().Get("detach") == "true":
+		ticket, exp := s.tickets.Mint(c.id, v.Subject, v.Expires, time.Now())
+		writeJSON(w, http.StatusAccepted, map[string]any{
+			"callId": c.id, "events": "/v1/calls/" + c.id + "/events", "ticket": ticket, "ticketExpiresAt": exp,
+		})
+	case acceptsEventStream(r):
+		// The direct stream is the call's own response: closing it cancels
+		// the call, and it is not cut when the token expires.
+		s.serveStream(w, r, c.log, 0, time.Time{})
+		if _, done := c.log.Terminal(); !done {
+			c.cancel(host.CancelClientGone)
+		}
+	default:
+		select {
+		case <-c.log.Done():
+			term, _ := c.log.Terminal()
+			writeJSON(w, http.StatusOK, term)
+		case <-r.Context().Done():
+			c.cancel(host.CancelClientGone)
+		}
+	}
+}
+
+// readInput reads a call's input: a JSON object, at most MaxBodyBytes.
+func (s *Server) readInput(w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return nil, errUnsupportedMediaType
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, errBodyTooLarge(s.cfg.MaxBodyBytes)
+	case err != nil:
+		return nil, errInvalidJSON("reading the body: " + err.Error())
+	}
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		if r.Header.Get("Content-Type") == "" {
+			return []byte("{}"), nil
+		}
+		return nil, errInvalidJSON("the body is empty; send a JSON object")
+	}
+	if !json.Valid(body) {
+		return nil, errInvalidJSON("the body is not valid JSON")
+	}
+	if body[0] != '{' {
+		return nil, errInvalidInput("the input must be a JSON object")
+	}
+	return body, nil
+}
+
+func acceptsEventStream(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		mt, _, _ := mime.ParseMediaType(strings.TrimSpace(part))
+		if mt == "text/event-stream" {
+			return true
+		}
+	}
+	return false
+}
+
+// call is a running call, as the HTTP layer holds it.
+type call struct {
+	id     string
+	log    *stream.Log
+	cancel context.CancelCauseFunc
+}
+
+// start admits a call, derives and signs its capability, registers its log
+// and runs it on its own goroutine, which is handed the capability
+// explicitly.
+func (s *Server) start(v viewer, tool *host.Tool, grants capability.Grants, input []byte) (*call, *apiError) {
+	id := "c_" + strings.ToLower(rand.Text())
+	c, err := capability.Derive(v.Principal, grants, tool.Name, tool.Digest, tool.Needs, id, time.Now())
+	if err != nil {
+		return nil, errToolNotPermitted(tool.Name)
+	}
+	token, err := c.Sign(s.cfg.SigningKey)
+	if err != nil {
+		return nil, errInternal("signing the capability")
+	}
+	if apiErr := s.admit(v.Subject); apiErr != nil {
+		return nil, apiErr
+	}
+	// The log's own bound is a safety net above the call's budgets, which
+	// the engine enforces with proper failure codes.
+	log := stream.NewLog(id, stream.LogConfig{
+		MaxEvents: c.Limits.Events + 2,
+		MaxBytes:  c.Limits.Output + int64(c.Limits.Events+2)*4096,
+	})
+	if err := s.registry.Add(stream.Entry{Owner: v.Subject, Tool: tool.Name, Log: log}); err != nil {
+		s.release(v.Subject, "")
+		return nil, errInternal("registering the call")
+	}
+	ctx, cancel := context.WithCancelCause(s.base)
+	s.mu.Lock()
+	s.running[id] = cancel
+	s.mu.Unlock()
+
+	s.metrics.callsInFlight.Inc()
+	go func() {
+		defer cancel(nil)
+		defer s.release(v.Subject, id)
+		defer s.metrics.callsInFlight.Dec()
+		res := s.cfg.Engine.Call(ctx, host.Invocation{
+			Tool: tool, Capability: &c, Token: token, Input: input,
+			Sink: &logSink{s: s, log: log, cap: &c},
+		})
+		s.finished(&c, res)
+	}()
+	return &call{id: id, log: log, cancel: cancel}, nil
+}
+
+// admit takes a place for one call of subject under the caps.
+func (s *Server) admit(subject string) *apiError {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.shutting:
+		return errShuttingDown
+	case len(s.running) >= s.cfg.MaxCalls:
+		s.metrics.rejected.WithLabelValues("global").Inc()
+		return errTooManyCalls("the server is running as many calls as it may; retry shortly")
+	case s.perSubject[subject] >= s.cfg.MaxCallsPerPrincipal:
+		s.metrics.rejected.WithLabelValues("principal").Inc()
+		return errTooManyCalls("you have " + strconv.Itoa(s.perSubject[subject]) + " calls running, the most allowed; retry when one ends")
+	}
+	s.perSubject[subject]++
+	s.wg.Add(1)
+	return nil
+}
+
+// release gives back the place taken by admit.
+func (s *Server) release(subject, id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perSubject[subject]--; s.perSubject[subject] <= 0 {
+		delete(s.perSubject, subject)
+	}
+	delete(s.running, id)
+	s.wg.Done()
+}
+
+// finished records a call's outcome in metrics and the audit log.
+func (s *Server) finished(c *capability.Capability, res host.Result) {
+	outcome := strings.TrimPrefix(res.Event.Type, "call.")
+	s.metrics.calls.WithLabelValues(c.Tool, outcome).Inc()
+	s.metrics.duration.WithLabelValues(c.Tool).Observe(res.Duration.Seconds())
+	fields := []zap.Field{
+		zap.String("call", c.ID), zap.String("subject", c.Subject), zap.String("tool", c.Tool),
+		zap.String("digest", c.Digest), zap.String("capability", c.ID), zap.String("outcome", outcome),
+		zap.Duration("duration", res.Duration), zap.Int("hostCalls", res.Usage.HostCalls),
+	}
+	switch {
+	case res.Failure != nil:
+		fields = append(fields, zap.String("code", res.Failure.Code), zap.String("message", res.Failure.Message))
+	case res.Reason != "":
+		fields = append(fields, zap.String("reason", res.Reason))
+	}
+	s.audit.Info("call", fields...)
+}
+
+// logSink appends a call's events to its log, counts host calls, and audits
+// refusals. It runs on the call's goroutine.
+type logSink struct {
+	s   *Server
+	log *stream.Log
+	cap *capability.Capability
+}
+
+func (k *logSink) Emit(e host.Event) {
+	if _, err := k.log.Append(e.Type, e.Time, e.Data); err != nil {
+		k.s.log.Warn("dropping event", zap.String("call", k.cap.ID), zap.String("type", e.Type), zap.Error(err))
+	}
+	if e.Decision == "" {
+		return
+	}
+	fn := strings.TrimPrefix(e.Type, "host.")
+	k.s.metrics.hostCalls.WithLabelValues(fn, string(e.Decision)).Inc()
+	if e.Decision == host.Denied {
+		k.s.audit.Info("host call refused", zap.String("call", k.cap.ID), zap.String("subject", k.cap.Subject),
+			zap.String("tool", k.cap.Tool), zap.String("function", fn), zap.ByteString("event", e.Data))
+	}
+}
+
+// owned returns a call the viewer owns; anyone else is told it does not
+// exist.
+func (s *Server) owned(id string, v viewer) (stream.Entry, bool) {
+	e, ok := s.registry.Get(id)
+	if !ok || e.Owner != v.Subject {
+		return stream.Entry{}, false
+	}
+	return e, true
+}
+
+// getCall is GET /v1/calls/{id}: the call's status, and its terminal event
+// once it has one.
+func (s *Server) getCall(w http.ResponseWriter, r *http.Request, ps httprouter.Params, v viewer) {
+	e, ok := s.owned(ps.ByName("id"), v)
+	if !ok {
+		writeError(w, errCallNotFound)
+		return
+	}
+	writeJSON(w, http.StatusOK, status(e))
+}
+
+type callStatus struct {
+	CallID string        `json:"callId"`
+	Tool   string        `json:"tool"`
+	Status string        `json:"status"` // running, completed, failed, cancelled
+	Events int           `json:"events"`
+	Result *stream.Event `json:"result,omitempty"`
+}
+
+func status(e stream.Entry) callStatus {
+	st := callStatus{CallID: e.Log.Call(), Tool: e.Tool, Status: "running", Events: e.Log.Len()}
+	if term, ok := e.Log.Terminal(); ok {
+		st.Status = strings.TrimPrefix(term.Type, "call.")
+		st.Result = &term
+	}
+	return st
+}
+
+// deleteCall is DELETE /v1/calls/{id}: cancel; the call ends with
+// call.cancelled (reason deleted) unless it had already ended.
+func (s *Server) deleteCall(w http.ResponseWriter, r *http.Request, ps httprouter.Params, v viewer) {
+	id := ps.ByName("id")
+	e, ok := s.owned(id, v)
+	if !ok {
+		writeError(w, errCallNotFound)
+		return
+	}
+	s.mu.Lock()
+	cancel := s.running[id]
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel(host.CancelDeleted)
+		select {
+		case <-e.Log.Done():
+		case <-r.Context().Done():
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, status(e))
+}
+
+// callEvents is GET /v1/calls/{id}/events: the call's events from the start
+// or after Last-Event-ID, live until the terminal event.
+func (s *Server) callEvents(w http.ResponseWriter, r *http.Request, ps httprouter.Params, v viewer) {
+	e, ok := s.owned(ps.ByName("id"), v)
+	if !ok {
+		writeError(w, errCallNotFound)
+		return
+	}
+	log := e.Log
+	after, err := lastEventID(r)
+	if err != nil {
+		writeError(w, &apiError{Status: http.StatusBadRequest, Code: "invalid_last_event_id", Message: err.Error()})
+		return
+	}
+	// An EventSource reconnects whenever a stream ends; one that already
+	// saw the terminal event is told to stop with 204.
+	if term, done := log.Terminal(); done && after >= term.Seq {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	s.serveStream(w, r, log, after, v.Expires)
+}
+
+// lastEventID reads where a subscriber resumes: the Last-Event-ID header,
+// else ?last_event_id=, else the start.
+func lastEventID(r *http.Request) (uint64, error) {
+	raw := r.Header.Get("Last-Event-ID")
+	if raw == "" {
+		raw = r.URL.Query().Get("last_event_id")
+	}
+	if raw == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(raw), 10, 64)
+	if err != nil {
+		return 0, errors.New("Last-Event-ID must be a non-negative integer")
+	}
+	return n, nil
+}
+
+// serveStream writes a call's events after seq `after` as SSE until the
+// terminal event, the client leaving, or — when expires is set — the
+// viewer's credential expiring, which ends this subscription only.
+func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, log *stream.Log, after uint64, expires time.Time) {
+	sw, err := stream.NewWriter(w, s.cfg.Stream)
+	if err != nil {
+		s.log.Error("starting a stream", zap.Error(err))
+		return
+	}
+	s.metrics.streamsOpen.Inc()
+	defer s.metrics.streamsOpen.Dec()
+	ctx := r.Context()
+	if !expires.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadlineCause(ctx, expires, errTokenExpired)
+		defer cancel()
+	}
+	err = sw.Serve(ctx, log.Subscribe(after))
+	if errors.Is(err, errTokenExpired) {
+		sw.Event(stream.ErrorEvent(log.Call(), "token_expired", "your token expired; authenticate again and resume with Last-Event-ID", time.Now()))
+	}
+}
+
+// createTicket is POST /v1/tickets {callId}: a short-lived ticket for the
+// GET endpoints of one call the viewer owns, for EventSource, which cannot
+// send headers.
+func (s *Server) createTicket(w http.ResponseWriter, r *http.Request, _ httprouter.Params, v viewer) {
+	var req struct {
+		CallID string `json:"callId"`
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4096))
+	if err != nil || json.Unmarshal(body, &req) != nil || req.CallID == "" {
+		writeError(w, errInvalidJSON(`send {"callId": "<id>"}`))
+		return
+	}
+	if _, ok := s.owned(req.CallID, v); !ok {
+		writeError(w, errCallNotFound)
+		return
+	}
+	ticket, exp := s.tickets.Mint(req.CallID, v.Subject, v.Expires, time.Now())
+	writeJSON(w, http.StatusOK, map[string]any{"ticket": ticket, "expiresAt": exp})
+}

@@ -1,0 +1,236 @@
+// Package httpapi is capstream's HTTP API (DESIGN §4): it authenticates each
+// request once, derives the call's capability from the policy, runs the call
+// on the engine and serves its events as Server-Sent Events.
+//
+// Identity is settled before the first byte of a response. A call runs under
+// the capability it was granted at start, on its own goroutine, with that
+// capability handed to it explicitly; nothing the HTTP layer does afterwards
+// (a viewer's token expiring, a stream closing) re-authenticates the call.
+package httpapi
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+	"go.uber.org/zap"
+
+	"github.com/capstream/capstream/host"
+	"github.com/capstream/capstream/internal/auth"
+	"github.com/capstream/capstream/internal/policy"
+	"github.com/capstream/capstream/stream"
+)
+
+// Authenticator checks bearer tokens.
+type Authenticator interface {
+	Authenticate(token string) (auth.Identity, error)
+	Ready() error
+}
+
+// Policies gives the policy in force; it may change between requests
+// (SIGHUP), never during one.
+type Policies interface {
+	Current() *policy.Policy
+}
+
+// Config configures a Server. Engine, Auth, Policies and SigningKey are
+// required; every other zero value is documented.
+type Config struct {
+	Engine     *host.Engine
+	Auth       Authenticator
+	Policies   Policies
+	SigningKey ed25519.PrivateKey // signs capabilities
+	Logger     *zap.Logger        // nil: no logs
+	// Metrics receives the API's metrics. Nil: metrics are kept but not
+	// exported (see NewMetrics).
+	Metrics *Metrics
+	// CookieName is the cookie GET endpoints accept a token from. Empty:
+	// "capstream_token".
+	CookieName string
+	// CORSOrigins may call the API from a browser, with credentials.
+	// Empty: no cross-origin access.
+	CORSOrigins []string
+	// MaxBodyBytes bounds a call's input. Zero: 1 MiB.
+	MaxBodyBytes int64
+	// MaxCalls bounds the calls running at once. Zero: 256.
+	MaxCalls int
+	// MaxCallsPerPrincipal bounds one subject's calls running at once.
+	// Zero: 16.
+	MaxCallsPerPrincipal int
+	// Retention keeps finished calls replayable. Zero: 10 minutes.
+	Retention time.Duration
+	// Stream configures SSE responses (heartbeat, write timeout, retry).
+	Stream stream.WriterConfig
+	// Index serves GET / (the demo page in dev mode). Nil: 404.
+	Index http.Handler
+}
+
+// Server is the HTTP API. Create it with New, serve Handler, and call
+// Shutdown before the http.Server's own Shutdown.
+type Server struct {
+	cfg      Config
+	log      *zap.Logger
+	audit    *zap.Logger
+	metrics  *Metrics
+	registry *stream.Registry
+	tickets  *auth.Tickets
+	handler  http.Handler
+
+	base   context.Context // parent of every call; cancelled last at shutdown
+	cancel context.CancelFunc
+
+	mu          sync.Mutex
+	running     map[string]context.CancelCauseFunc // call id -> cancel
+	perSubject  map[string]int
+	shutting    bool
+	wg          sync.WaitGroup // running calls
+	sweeperDone chan struct{}
+}
+
+// New validates cfg and returns a Server. Its registry sweeper runs until
+// Shutdown.
+func New(cfg Config) (*Server, error) {
+	switch {
+	case cfg.Engine == nil:
+		return nil, errors.New("httpapi: Config.Engine is required")
+	case cfg.Auth == nil:
+		return nil, errors.New("httpapi: Config.Auth is required")
+	case cfg.Policies == nil:
+		return nil, errors.New("httpapi: Config.Policies is required")
+	case len(cfg.SigningKey) != ed25519.PrivateKeySize:
+		return nil, errors.New("httpapi: Config.SigningKey must be an Ed25519 private key")
+	}
+	if cfg.CookieName == "" {
+		cfg.CookieName = "capstream_token"
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.MaxCalls == 0 {
+		cfg.MaxCalls = 256
+	}
+	if cfg.MaxCallsPerPrincipal == 0 {
+		cfg.MaxCallsPerPrincipal = 16
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	reg, err := stream.NewRegistry(stream.RegistryConfig{Retention: cfg.Retention})
+	if err != nil {
+		return nil, fmt.Errorf("httpapi: %w", err)
+	}
+	s := &Server{
+		cfg:         cfg,
+		log:         log.Named("http"),
+		audit:       log.Named("audit"),
+		metrics:     cfg.Metrics,
+		registry:    reg,
+		tickets:     auth.NewTickets(nil, 0),
+		running:     map[string]context.CancelCauseFunc{},
+		perSubject:  map[string]int{},
+		sweeperDone: make(chan struct{}),
+	}
+	s.base, s.cancel = context.WithCancel(context.Background())
+	go func() {
+		defer close(s.sweeperDone)
+		reg.Run(s.base)
+	}()
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Handler returns the API's handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+func (s *Server) routes() http.Handler {
+	r := httprouter.New()
+	r.HandleMethodNotAllowed = true
+	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { writeError(w, errNotFound) })
+	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { writeError(w, errMethodNotAllowed) })
+	r.HandleOPTIONS = true
+	r.GlobalOPTIONS = http.HandlerFunc(s.preflight)
+	r.PanicHandler = func(w http.ResponseWriter, r *http.Request, v any) {
+		s.log.Error("handler panic", zap.String("path", r.URL.Path), zap.Any("panic", v), zap.Stack("stack"))
+		writeError(w, errInternal("internal error"))
+	}
+
+	r.GET("/v1/tools", s.authed(false, s.listTools))
+	r.POST("/v1/tools/:name/calls", s.authed(true, s.createCall))
+	r.GET("/v1/calls/:id", s.authed(false, s.getCall))
+	r.GET("/v1/calls/:id/events", s.authed(false, s.callEvents))
+	r.DELETE("/v1/calls/:id", s.authed(true, s.deleteCall))
+	r.POST("/v1/tickets", s.authed(true, s.createTicket))
+	r.GET("/healthz", s.healthz)
+	r.GET("/readyz", s.readyz)
+	r.Handler(http.MethodGet, "/metrics", s.metrics.Handler())
+	if s.cfg.Index != nil {
+		r.Handler(http.MethodGet, "/", s.cfg.Index)
+		r.Handler(http.MethodGet, "/static/*file", s.cfg.Index)
+	}
+	return s.cors(r)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz is ready when tools are loaded, the authenticator has keys, and
+// the server is not shutting down.
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
+	s.mu.Lock()
+	shutting := s.shutting
+	s.mu.Unlock()
+	switch {
+	case shutting:
+		writeError(w, errShuttingDown)
+	case len(s.cfg.Engine.Tools()) == 0:
+		writeError(w, &apiError{Status: http.StatusServiceUnavailable, Code: "not_ready", Message: "no tools are loaded"})
+	case s.cfg.Auth.Ready() != nil:
+		s.log.Warn("not ready", zap.Error(s.cfg.Auth.Ready()))
+		writeError(w, &apiError{Status: http.StatusServiceUnavailable, Code: "not_ready", Message: "token verification keys are not available"})
+	default:
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "tools": len(s.cfg.Engine.Tools())})
+	}
+}
+
+// Shutdown stops admitting calls (503 shutting_down), waits for running
+// calls until ctx is done, then cancels the rest with reason "shutdown" and
+// waits for their terminal events, so every open stream gets one. Call it
+// before http.Server.Shutdown, which then waits for the streams to end.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutting = true
+	s.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.mu.Lock()
+		n := len(s.running)
+		for _, cancel := range s.running {
+			cancel(host.CancelShutdown)
+		}
+		s.mu.Unlock()
+		s.log.Info("drain timeout: cancelling calls", zap.Int("calls", n))
+		<-done
+		err = fmt.Errorf("cancelled %d calls at shutdown", n)
+	}
+	s.cancel()
+	<-s.sweeperDone
+	return err
+}
