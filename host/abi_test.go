@@ -106,7 +106,7 @@ func TestRefusalsAreData(t *testing.T) {
 		{"kv without grant", report(`(call $kv_get (i32.const 0) (i32.const 1))`), noKV, "kv", "1", host.EventKV},
 		{"kv write read-only", report(`(call $kv_set (i32.const 0) (i32.const 1) (i32.const 0) (i32.const 1))`), readOnly, "kv", "1", host.EventKV},
 		{"http without egress", report(`(call $http (i32.const 0) (i32.const 1))`), grantAll(), "", "3", host.EventHTTP},
-		{"bad log level", report(`(call $log (i32.const 9) (i32.const 0) (i32.const 1))`), grantAll(), "abi", "3", host.EventLog},
+		{"bad log level", report(`(call $log (i32.const 9) (i32.const 0) (i32.const 1))`), grantAll(), "", "3", host.EventLog},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -113,9 +113,9 @@ type startedCapability struct {
 }
 
 type logData struct {
-	Level   string  `json:"level"`
-	Message string  `json:"message"`
-	Denied  *Denial `json:"denied,omitempty"`
+	Level   string     `json:"level"`
+	Message string     `json:"message"`
+	Error   *HostError `json:"error,omitempty"`
 }
 
 type progressData struct {
@@ -184,7 +184,7 @@ func decide(d *Denial, e *HostError) Decision {
 	return Allowed
 }
 
-func (d logData) decision() Decision        { return decide(d.Denied, nil) }
+func (d logData) decision() Decision        { return decide(nil, d.Error) }
 func (d progressData) decision() Decision   { return decide(nil, d.Error) }
 func (d outputData) decision() Decision     { return decide(d.Denied, nil) }
 func (d httpData) decision() Decision       { return decide(d.Denied, d.Error) }

@@ -144,15 +144,15 @@ func hostLog(ctx context.Context, _ api.Module, stack []uint64) {
 	ev := logData{Level: "info"}
 	switch {
 	case level < 0 || int(level) >= len(levelNames):
-		ev.Denied = &Denial{Grant: "abi", Reason: fmt.Sprintf("unknown log level %d", level)}
+		ev.Error = &HostError{Code: "invalid", Message: fmt.Sprintf("unknown log level %d", level)}
 		st.emit(EventLog, ev)
-		st.refuse(stack, abi.ErrInvalid, ev.Denied.Reason)
+		st.refuse(stack, abi.ErrInvalid, ev.Error.Message)
 		return
 	case len(msg) > maxLogMessage:
 		ev.Level = levelNames[level]
-		ev.Denied = &Denial{Grant: "limits", Reason: fmt.Sprintf("a log message of %d bytes is over %d", len(msg), maxLogMessage)}
+		ev.Error = &HostError{Code: "too_large", Message: fmt.Sprintf("a log message of %d bytes is over %d", len(msg), maxLogMessage)}
 		st.emit(EventLog, ev)
-		st.refuse(stack, abi.ErrTooLarge, ev.Denied.Reason)
+		st.refuse(stack, abi.ErrTooLarge, ev.Error.Message)
 		return
 	}
 	st.addOutput(len(msg))

@@ -215,6 +215,8 @@ func (e *Engine) readManifest(ctx context.Context, t *Tool) error {
 		return fmt.Errorf("%w: capstream_manifest: %s", ErrInvalidManifest, st.failure.Message)
 	case err != nil:
 		return fmt.Errorf("%w: capstream_manifest: %v", ErrInvalidManifest, err)
+	case rc != 0 && st.toolErr != "":
+		return fmt.Errorf("%w: %s", ErrInvalidManifest, st.toolErr)
 	case rc != 0:
 		return fmt.Errorf("%w: capstream_manifest returned %d", ErrInvalidManifest, rc)
 	case st.output == nil:
