@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -189,7 +190,7 @@ func newSecretSource(secret []byte) (*secretSource, error) {
 	if len(secret) < minSecretBytes {
 		return nil, &ConfigError{Field: "Secret", Err: fmt.Errorf("%d bytes, at least %d required", len(secret), minSecretBytes)}
 	}
-	return &secretSource{secret: bytesClone(secret)}, nil
+	return &secretSource{secret: bytes.Clone(secret)}, nil
 }
 
 func (s *secretSource) algs() []string { return []string{"HS256"} }
@@ -231,5 +232,3 @@ func (s *publicKeySource) key(tok *jwt.Token) (any, error) {
 	}
 	return s.pub, nil
 }
-
-func bytesClone(b []byte) []byte { return append([]byte(nil), b...) }

@@ -124,7 +124,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
 	}
-	reg, err := stream.NewRegistry(stream.RegistryConfig{Retention: cfg.Retention})
+	// Sweep often enough that a call is gone soon after its retention.
+	sweep := min(cfg.Retention/2, stream.DefaultSweepInterval)
+	reg, err := stream.NewRegistry(stream.RegistryConfig{Retention: cfg.Retention, SweepInterval: sweep})
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: %w", err)
 	}

@@ -22,8 +22,8 @@ const maxNodes = 100_000
 // name its line and the role or rule it is in. It collects problems instead
 // of stopping at the first, so one run of Parse shows most of what to fix.
 type decoder struct {
-	file    string
-	anchors map[string]ast.Node
+	file      string
+	anchors   map[string]ast.Node
 	visited   int
 	exhausted bool // visited passed maxNodes
 	errs      []error
@@ -131,6 +131,35 @@ func (d *decoder) resolve(n ast.Node) ast.Node {
 	return nil
 }
 
+// anchorsIn records the anchors in a part of the file the policy does not
+// otherwise read (a top-level "x-" key), so aliases elsewhere can use them.
+func (d *decoder) anchorsIn(n ast.Node) {
+	d.visited++
+	if d.visited > maxNodes {
+		return
+	}
+	switch v := n.(type) {
+	case *ast.AnchorNode:
+		if d.anchors == nil {
+			d.anchors = map[string]ast.Node{}
+		}
+		d.anchors[nodeText(v.Name)] = v.Value
+		d.anchorsIn(v.Value)
+	case *ast.MappingNode:
+		for _, mv := range v.Values {
+			d.anchorsIn(mv)
+		}
+	case *ast.MappingValueNode:
+		d.anchorsIn(v.Value)
+	case *ast.SequenceNode:
+		for _, item := range v.Values {
+			d.anchorsIn(item)
+		}
+	case *ast.TagNode:
+		d.anchorsIn(v.Value)
+	}
+}
+
 // nodeText returns the text of a node's token: for a key or a scalar, what
 // the file says.
 func nodeText(n ast.Node) string {
@@ -229,9 +258,10 @@ func (d *decoder) mapping(n ast.Node, what string) (pairs []pair, ok bool) {
 	return pairs, true
 }
 
-// unknownKey records an unknown key in what, suggesting the nearest known one.
-func (d *decoder) unknownKey(p pair, what string, known []string) {
-	msg := fmt.Sprintf("unknown key %q in %s", p.key, what)
+// unknownKey records an unknown key, suggesting the nearest known one;
+// where says where it is ("in role \"analyst\"").
+func (d *decoder) unknownKey(p pair, where string, known []string) {
+	msg := fmt.Sprintf("unknown key %q %s", p.key, where)
 	if s := suggest(p.key, known); s != "" {
 		msg += fmt.Sprintf("; did you mean %q?", s)
 	} else {

@@ -38,7 +38,8 @@
 // choosing a large one), and a read-only grant must not (it would do nothing).
 // Secrets need a rule with a concrete URL: a secret granted for "*" could be
 // sent anywhere. YAML anchors, aliases and merge keys ("<<") may be used to
-// share parts between roles; tags may not.
+// share parts between roles, and top-level keys starting with "x-" are
+// ignored, as a place to define such parts; tags may not be used.
 package policy
 
 import (
@@ -97,14 +98,16 @@ type Role struct {
 // Grants returns the union of the grants of roles: every tool any of them
 // may call; their HTTP rules in role order, each identical rule once; KV
 // storage if any role grants it, writable if any role grants writing, with
-// the largest quota of the roles that write; and, for each limit, the largest
-// value among the roles that set it, or the policy's default when none does.
-// Role names the policy does not define grant nothing; a principal with no
-// known role gets no tools, no HTTP, no storage, and the default limits.
+// the largest quota of the roles that write; and, for each limit, the
+// largest that any of the roles gets, where a role that does not set a limit
+// gets the policy's default. Role names the policy does not define grant
+// nothing; a principal with no known role gets no tools, no HTTP, no
+// storage, and the default limits.
 //
-// Note that a limit a role sets replaces the default even when it is lower:
-// if analyst sets timeout 10s and the default is 30s, analyst's calls get
-// 10s, whatever other roles without a timeout the principal also has.
+// Adding a role never takes anything away: a role's limits grant, they do
+// not restrict. If analyst sets timeout 10s and the default is 30s, a
+// principal with only analyst gets 10s, but one with analyst and guest (which
+// sets no timeout) gets 30s.
 func (p *Policy) Grants(roles []string) capability.Grants {
 	var g capability.Grants
 	var lim capability.Limits
@@ -123,7 +126,7 @@ func (p *Policy) Grants(roles []string) capability.Grants {
 			g.KV.Write = g.KV.Write || role.KV.Write
 			g.KV.Quota = max(g.KV.Quota, role.KV.Quota)
 		}
-		lim = lim.Max(role.Limits)
+		lim = lim.Max(role.Limits.Or(p.Defaults))
 	}
 	g.Tools = normalizeTools(g.Tools)
 	g.Limits = lim.Or(p.Defaults)

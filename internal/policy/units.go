@@ -51,24 +51,26 @@ func parseSize(s string) (int64, error) {
 	return n * mult, nil
 }
 
-// formatSize renders n bytes in the largest unit that divides it exactly,
-// binary before decimal: 67108864 is "64MiB", 1500 is "1500B".
+// formatSize renders n bytes in the unit that divides it exactly with the
+// smallest number, binary on a tie: 67108864 is "64MiB", 10^10 is "10GB",
+// 1500 is "1500B".
 func formatSize(n int64) string {
+	best, unit := n, "B"
 	if n <= 0 {
-		return strconv.FormatInt(n, 10) + "B"
+		return strconv.FormatInt(n, 10) + unit
 	}
 	for _, u := range []struct {
 		name string
 		mult int64
 	}{
-		{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10},
-		{"TB", 1e12}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3},
+		{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12},
 	} {
-		if n%u.mult == 0 {
-			return strconv.FormatInt(n/u.mult, 10) + u.name
+		if n%u.mult == 0 && n/u.mult < best {
+			best, unit = n/u.mult, u.name
 		}
 	}
-	return strconv.FormatInt(n, 10) + "B"
+	return strconv.FormatInt(best, 10) + unit
 }
 
 // parseDuration reads a Go duration such as "30s", "10m" or "1h30m". A bare

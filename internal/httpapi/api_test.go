@@ -1,0 +1,415 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/capstream/capstream/internal/httpapi"
+)
+
+func TestStreamEcho(t *testing.T) {
+	e := newEnv(t)
+	resp, s := e.stream(alice(t), "echo", `{"text":"hi"}`)
+	h := resp.Header
+	if h.Get("Content-Type") != "text/event-stream; charset=utf-8" || h.Get("Cache-Control") != "no-cache, no-transform" ||
+		h.Get("X-Accel-Buffering") != "no" || h.Get("Content-Encoding") != "" {
+		t.Fatalf("headers %v", h)
+	}
+	if !strings.HasPrefix(h.Get("Location"), "/v1/calls/c_") {
+		t.Fatalf("Location %q", h.Get("Location"))
+	}
+	if s.First != "retry: 2000" || s.Retry != "2000" || len(s.Comments) == 0 || s.Comments[0] != "ok" {
+		t.Fatalf("stream opens with %q, retry %q, comments %q", s.First, s.Retry, s.Comments)
+	}
+	checkCallStream(t, s, 0)
+	if got := strings.Join(types(s), ","); got != "call.started,host.log,call.completed" {
+		t.Fatalf("types %s", got)
+	}
+	var done struct {
+		Output struct{ Text string }
+	}
+	json.Unmarshal(s.Events[2].envelope(t).Data, &done)
+	if done.Output.Text != "hi" {
+		t.Fatalf("output %+v", done)
+	}
+}
+
+func TestStreamSlowProgressInOrder(t *testing.T) {
+	e := newEnv(t)
+	_, s := e.stream(alice(t), "slow", `{"steps":4,"delayMs":10}`)
+	checkCallStream(t, s, 0)
+	var progress []float64
+	outputs := 0
+	for _, ev := range s.Events {
+		switch ev.Type {
+		case "host.progress":
+			var d struct{ Progress, Total float64 }
+			json.Unmarshal(ev.envelope(t).Data, &d)
+			progress = append(progress, d.Progress)
+			if d.Total != 4 {
+				t.Fatalf("total %v", d.Total)
+			}
+		case "host.output":
+			outputs++
+		}
+	}
+	if !slices.Equal(progress, []float64{1, 2, 3, 4}) || outputs != 4 {
+		t.Fatalf("progress %v, outputs %d", progress, outputs)
+	}
+}
+
+func TestJSONModeReturnsTerminalEvent(t *testing.T) {
+	e := newEnv(t)
+	resp := e.do("POST", "/v1/tools/echo/calls", alice(t), `{"text":"json"}`)
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Location"), "/v1/calls/") {
+		t.Fatalf("%s, Location %q", resp.Status, resp.Header.Get("Location"))
+	}
+	env := decode[struct {
+		Type string
+		Seq  int
+		Data struct{ Output struct{ Text string } }
+	}](t, resp)
+	if env.Type != "call.completed" || env.Seq != 3 || env.Data.Output.Text != "json" {
+		t.Fatalf("terminal event %+v", env)
+	}
+}
+
+func TestDetachTicketResume(t *testing.T) {
+	e := newEnv(t)
+	resp := e.do("POST", "/v1/tools/slow/calls?detach=1", alice(t), `{"steps":3,"delayMs":20}`)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("detach: %s", resp.Status)
+	}
+	d := decode[struct{ CallID, Events, Ticket string }](t, resp)
+	if d.CallID == "" || d.Events != "/v1/calls/"+d.CallID+"/events" || d.Ticket == "" {
+		t.Fatalf("detach body %+v", d)
+	}
+	// An EventSource sends no Authorization header: the ticket is its credential.
+	es := e.do("GET", d.Events+"?ticket="+d.Ticket, "", "")
+	whole := parseSSE(t, es.Body)
+	es.Body.Close()
+	checkCallStream(t, whole, 0)
+	n := len(whole.Events)
+	if n != 3+3+1+1 { // started, 3 progress, 3 output, completed
+		t.Logf("types %v", types(whole))
+	}
+	for _, how := range []string{"header", "query"} {
+		t.Run("resume by "+how, func(t *testing.T) {
+			var r *http.Response
+			if how == "header" {
+				r = e.do("GET", d.Events, alice(t), "", "Last-Event-ID", "3")
+			} else {
+				r = e.do("GET", d.Events+"?last_event_id=3", alice(t), "")
+			}
+			s := parseSSE(t, r.Body)
+			r.Body.Close()
+			checkCallStream(t, s, 3)
+			if len(s.Events) != n-3 {
+				t.Fatalf("resumed %d events, want %d", len(s.Events), n-3)
+			}
+			for i, ev := range s.Events {
+				if ev.Data != whole.Events[3+i].Data {
+					t.Fatalf("event %s differs on replay", ev.ID)
+				}
+			}
+		})
+	}
+	// After the terminal event an EventSource is told to stop.
+	r := e.do("GET", d.Events, alice(t), "", "Last-Event-ID", fmt.Sprint(n))
+	r.Body.Close()
+	if r.StatusCode != http.StatusNoContent {
+		t.Fatalf("resume after the end: %s, want 204", r.Status)
+	}
+	st := decode[struct{ Status, Tool string }](t, e.do("GET", "/v1/calls/"+d.CallID, alice(t), ""))
+	if st.Status != "completed" || st.Tool != "slow" {
+		t.Fatalf("status %+v", st)
+	}
+	// A ticket is good only for its own call.
+	other := decode[struct{ CallID string }](t, e.do("POST", "/v1/tools/echo/calls?detach=1", alice(t), `{"text":"x"}`))
+	r = e.do("GET", "/v1/calls/"+other.CallID+"/events?ticket="+d.Ticket, "", "")
+	r.Body.Close()
+	if r.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("another call's ticket: %s", r.Status)
+	}
+}
+
+func TestRetentionThen404(t *testing.T) {
+	e := newEnv(t, func(c *httpapi.Config) { c.Retention = 100 * time.Millisecond })
+	resp := e.do("POST", "/v1/tools/echo/calls", alice(t), `{"text":"x"}`)
+	loc := resp.Header.Get("Location")
+	resp.Body.Close()
+	r := e.do("GET", loc+"/events", alice(t), "")
+	if s := parseSSE(t, r.Body); len(s.Events) != 3 {
+		t.Fatalf("replay after completion: %v", types(s))
+	}
+	r.Body.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r := e.do("GET", loc, alice(t), "")
+		r.Body.Close()
+		if r.StatusCode == http.StatusNotFound {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("call still there after its retention: %s", r.Status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestPermissions(t *testing.T) {
+	e := newEnv(t)
+	tools := decode[struct{ Tools []struct{ Name string } }](t, e.do("GET", "/v1/tools", bob(t), ""))
+	var names []string
+	for _, tool := range tools.Tools {
+		names = append(names, tool.Name)
+	}
+	if strings.Join(names, ",") != "echo,whoami" {
+		t.Fatalf("bob sees tools %v", names)
+	}
+	resp := e.do("POST", "/v1/tools/fetch/calls", bob(t), `{"url":"https://example.com/"}`, "Accept", "text/event-stream")
+	if resp.StatusCode != http.StatusForbidden || decode[errorBody](t, resp).Error.Code != "tool_not_permitted" {
+		t.Fatalf("bob calling fetch: %s", resp.Status)
+	}
+	resp = e.do("POST", "/v1/tools/nope/calls", alice(t), `{}`)
+	if resp.StatusCode != http.StatusNotFound || decode[errorBody](t, resp).Error.Code != "tool_not_found" {
+		t.Fatalf("unknown tool: %s", resp.Status)
+	}
+	// Alice's call is invisible to bob on every endpoint.
+	d := decode[struct{ CallID string }](t, e.do("POST", "/v1/tools/slow/calls?detach=1", alice(t), `{"steps":2,"delayMs":1}`))
+	for _, req := range []struct{ method, path string }{
+		{"GET", "/v1/calls/" + d.CallID},
+		{"GET", "/v1/calls/" + d.CallID + "/events"},
+		{"DELETE", "/v1/calls/" + d.CallID},
+	} {
+		r := e.do(req.method, req.path, bob(t), "")
+		if r.StatusCode != http.StatusNotFound || decode[errorBody](t, r).Error.Code != "call_not_found" {
+			t.Fatalf("bob %s %s: %s", req.method, req.path, r.Status)
+		}
+	}
+	r := e.do("POST", "/v1/tickets", bob(t), fmt.Sprintf(`{"callId":%q}`, d.CallID))
+	if r.StatusCode != http.StatusNotFound {
+		t.Fatalf("bob minting a ticket for alice's call: %s", r.Status)
+	}
+	r.Body.Close()
+}
+
+func TestBadRequests(t *testing.T) {
+	e := newEnv(t, func(c *httpapi.Config) { c.MaxBodyBytes = 1024 })
+	tests := []struct {
+		name, tool, body, contentType string
+		status                        int
+		code                          string
+	}{
+		{"invalid json", "echo", `{"text":`, "application/json", 400, "invalid_json"},
+		{"not an object", "echo", `["x"]`, "application/json", 400, "invalid_input"},
+		{"schema", "slow", `{"steps":"many","delayMs":1}`, "application/json", 400, "invalid_input"},
+		{"too large", "echo", `{"text":"` + strings.Repeat("x", 2000) + `"}`, "application/json", 413, "body_too_large"},
+		{"form", "echo", `text=hi`, "application/x-www-form-urlencoded", 415, "unsupported_media_type"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := e.do("POST", "/v1/tools/"+tt.tool+"/calls", alice(t), tt.body, "Content-Type", tt.contentType)
+			got := decode[errorBody](t, resp)
+			if resp.StatusCode != tt.status || got.Error.Code != tt.code {
+				t.Fatalf("%s %+v, want %d %s", resp.Status, got, tt.status, tt.code)
+			}
+			if tt.name == "schema" && !strings.Contains(got.Error.Message, "/steps") {
+				t.Fatalf("message %q does not name the field", got.Error.Message)
+			}
+		})
+	}
+}
+
+func TestUnauthenticated(t *testing.T) {
+	e := newEnv(t)
+	tests := []struct{ name, header string }{
+		{"no token", ""},
+		{"garbage", "Bearer not.a.token"},
+		{"expired", "Bearer " + token(t, "alice", -time.Hour, "analyst")},
+		{"basic", "Basic YWxpY2U6cHc="},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := e.do("GET", "/v1/tools", "", "", "Authorization", tt.header)
+			got := decode[errorBody](t, resp)
+			if resp.StatusCode != 401 || got.Error.Code != "unauthenticated" || resp.Header.Get("WWW-Authenticate") != `Bearer error="invalid_token"` {
+				t.Fatalf("%s %+v %q", resp.Status, got, resp.Header.Get("WWW-Authenticate"))
+			}
+		})
+	}
+	// POST never takes the cookie (CSRF); GET does.
+	req, _ := http.NewRequest("GET", e.srv.URL+"/v1/tools", nil)
+	req.AddCookie(&http.Cookie{Name: "capstream_token", Value: alice(t)})
+	resp, _ := e.srv.Client().Do(req)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET with cookie: %s", resp.Status)
+	}
+	req, _ = http.NewRequest("POST", e.srv.URL+"/v1/tools/echo/calls", strings.NewReader(`{"text":"x"}`))
+	req.AddCookie(&http.Cookie{Name: "capstream_token", Value: alice(t)})
+	resp, _ = e.srv.Client().Do(req)
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Fatalf("POST with cookie only: %s", resp.Status)
+	}
+}
+
+// TestClosingStreamCancelsCall: a client that goes away cancels its call,
+// which ends with call.cancelled (client_gone) within a second.
+func TestClosingStreamCancelsCall(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "POST", e.srv.URL+"/v1/tools/slow/calls", strings.NewReader(`{"steps":100,"delayMs":100}`))
+	req.Header.Set("Authorization", "Bearer "+alice(t))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loc := resp.Header.Get("Location")
+	buf := make([]byte, 512)
+	resp.Body.Read(buf) // the stream has begun
+	cancel()
+	resp.Body.Close()
+	start := time.Now()
+	for {
+		st := decode[struct {
+			Status string
+			Result struct{ Data struct{ Reason string } }
+		}](t, e.do("GET", loc, alice(t), ""))
+		if st.Status == "cancelled" {
+			if st.Result.Data.Reason != "client_gone" {
+				t.Fatalf("reason %q", st.Result.Data.Reason)
+			}
+			break
+		}
+		if time.Since(start) > time.Second {
+			t.Fatalf("call still %s a second after its client left", st.Status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestDeleteCancelsDetachedCall(t *testing.T) {
+	e := newEnv(t)
+	d := decode[struct{ CallID, Events string }](t, e.do("POST", "/v1/tools/slow/calls?detach=1", alice(t), `{"steps":100,"delayMs":100}`))
+	sub := e.do("GET", d.Events, alice(t), "")
+	got := make(chan sseStream, 1)
+	go func() { got <- parseSSE(t, sub.Body) }()
+	time.Sleep(100 * time.Millisecond)
+	r := e.do("DELETE", "/v1/calls/"+d.CallID, alice(t), "")
+	st := decode[struct{ Status string }](t, r)
+	if r.StatusCode != 200 || st.Status != "cancelled" {
+		t.Fatalf("DELETE: %s %+v", r.Status, st)
+	}
+	select {
+	case s := <-got:
+		checkCallStream(t, s, 0)
+		last := s.Events[len(s.Events)-1]
+		if last.Type != "call.cancelled" || !strings.Contains(last.Data, `"reason":"deleted"`) {
+			t.Fatalf("subscriber's last event %+v", last)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("subscriber did not see the cancellation")
+	}
+	sub.Body.Close()
+}
+
+// TestViewerTokenExpiry: a subscriber whose token expires is told so and
+// disconnected; the call runs on and completes.
+func TestViewerTokenExpiry(t *testing.T) {
+	e := newEnv(t)
+	d := decode[struct{ CallID, Events string }](t, e.do("POST", "/v1/tools/slow/calls?detach=1", alice(t), `{"steps":10,"delayMs":150}`))
+	short := token(t, "alice", 1*time.Second, "analyst")
+	r := e.do("GET", d.Events, short, "")
+	s := parseSSE(t, r.Body)
+	r.Body.Close()
+	last := s.Events[len(s.Events)-1]
+	if last.Type != "stream.error" || !strings.Contains(last.Data, `"code":"token_expired"`) {
+		t.Fatalf("last event %+v, want stream.error token_expired", last)
+	}
+	// The call is unaffected: resume with a fresh token and see it complete.
+	r = e.do("GET", d.Events, alice(t), "", "Last-Event-ID", s.Events[len(s.Events)-2].ID)
+	rest := parseSSE(t, r.Body)
+	r.Body.Close()
+	if rest.Events[len(rest.Events)-1].Type != "call.completed" {
+		t.Fatalf("after resuming: %v", types(rest))
+	}
+}
+
+// TestShutdownCancelsRunningCalls: a call still running when the drain
+// timeout passes ends with call.cancelled (shutdown) on its open stream.
+func TestShutdownCancelsRunningCalls(t *testing.T) {
+	e := newEnv(t)
+	resp := e.do("POST", "/v1/tools/slow/calls", alice(t), `{"steps":100,"delayMs":100}`, "Accept", "text/event-stream")
+	got := make(chan sseStream, 1)
+	go func() { got <- parseSSE(t, resp.Body) }()
+	time.Sleep(100 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	e.api.Shutdown(ctx)
+	select {
+	case s := <-got:
+		checkCallStream(t, s, 0)
+		last := s.Events[len(s.Events)-1]
+		if last.Type != "call.cancelled" || !strings.Contains(last.Data, `"reason":"shutdown"`) {
+			t.Fatalf("last event %+v", last)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the stream did not end after shutdown")
+	}
+	resp.Body.Close()
+	r := e.do("POST", "/v1/tools/echo/calls", alice(t), `{"text":"late"}`)
+	if r.StatusCode != http.StatusServiceUnavailable || decode[errorBody](t, r).Error.Code != "shutting_down" {
+		t.Fatalf("after shutdown: %s", r.Status)
+	}
+}
+
+func TestConcurrencyCaps(t *testing.T) {
+	e := newEnv(t, func(c *httpapi.Config) { c.MaxCallsPerPrincipal = 1 })
+	d := decode[struct{ CallID string }](t, e.do("POST", "/v1/tools/slow/calls?detach=1", alice(t), `{"steps":50,"delayMs":100}`))
+	r := e.do("POST", "/v1/tools/echo/calls", alice(t), `{"text":"x"}`)
+	if r.StatusCode != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" || decode[errorBody](t, r).Error.Code != "too_many_calls" {
+		t.Fatalf("second call: %s", r.Status)
+	}
+	// Another principal is not affected.
+	r = e.do("POST", "/v1/tools/echo/calls", bob(t), `{"text":"x"}`)
+	r.Body.Close()
+	if r.StatusCode != 200 {
+		t.Fatalf("bob: %s", r.Status)
+	}
+	e.do("DELETE", "/v1/calls/"+d.CallID, alice(t), "").Body.Close()
+}
+
+func TestHealthReadyMetrics(t *testing.T) {
+	e := newEnv(t)
+	for _, path := range []string{"/healthz", "/readyz"} {
+		r := e.do("GET", path, "", "")
+		r.Body.Close()
+		if r.StatusCode != 200 {
+			t.Fatalf("%s: %s", path, r.Status)
+		}
+	}
+	e.do("POST", "/v1/tools/echo/calls", alice(t), `{"text":"x"}`).Body.Close()
+	r := e.do("GET", "/metrics", "", "")
+	b, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	for _, want := range []string{
+		`capstream_calls_total{outcome="completed",tool="echo"} 1`,
+		`capstream_host_calls_total{decision="allowed",function="log"} 1`,
+		`capstream_calls_in_flight 0`,
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
