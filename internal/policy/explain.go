@@ -75,10 +75,11 @@ type HTTPGrant struct {
 	Need            capability.HTTPRule `json:"need"`       // the tool's need it was intersected with
 	URLNarrowed     bool                `json:"urlNarrowed"`
 	MethodsNarrowed bool                `json:"methodsNarrowed"`
-	// RefusedMethods are methods the need names that the rule does not
-	// allow: requests with them to this url will be denied.
-	RefusedMethods []string `json:"refusedMethods,omitempty"`
-	Notes          []string `json:"notes,omitempty"`
+	// MethodsNotAllowed are methods the need names that PolicyRule does not
+	// allow. Another rule may allow them; if none does, such requests are
+	// denied.
+	MethodsNotAllowed []string `json:"methodsNotAllowed,omitempty"`
+	Notes             []string `json:"notes,omitempty"`
 }
 
 // DroppedRule is a rule of the principal's roles that the call does not get.
@@ -194,7 +195,7 @@ func (p *Policy) explainHTTP(e *Explanation, known []string, rules, needs []capa
 			if ms := methodsOf(got[0]); !slices.Contains(ms, "*") {
 				for _, m := range methodsOf(n) {
 					if m != "*" && !slices.Contains(ms, m) {
-						hg.RefusedMethods = append(hg.RefusedMethods, m)
+						hg.MethodsNotAllowed = append(hg.MethodsNotAllowed, m)
 					}
 				}
 			}

@@ -76,8 +76,8 @@ func (e *Explanation) writeHTTP(b *strings.Builder) {
 		if len(how) == 0 {
 			how = append(how, "as the rule grants it")
 		}
-		if len(g.RefusedMethods) > 0 {
-			how = append(how, "the tool's "+strings.Join(g.RefusedMethods, ",")+" not granted here")
+		if len(g.MethodsNotAllowed) > 0 {
+			how = append(how, "the rule does not allow the tool's "+strings.Join(g.MethodsNotAllowed, ","))
 		}
 		how = append(how, g.Notes...)
 		fmt.Fprintf(b, "             %s\n", strings.Join(how, "; "))

@@ -107,6 +107,20 @@ func TestParseExamples(t *testing.T) {
 
 // TestDesignExampleIsCurrent guards testdata/example.yaml against drift from
 // the policy example of DESIGN §6, when the design document is at hand.
+// TestDevIsEmbedded: the embedded dev policy is the file, and it parses.
+func TestDevIsEmbedded(t *testing.T) {
+	file, err := os.ReadFile("dev.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(file) != string(Dev) {
+		t.Error("Dev is not dev.yaml")
+	}
+	if _, err := Parse("dev.yaml", Dev); err != nil {
+		t.Error(err)
+	}
+}
+
 func TestDesignExampleIsCurrent(t *testing.T) {
 	design, err := os.ReadFile("../../../shared/DESIGN.md")
 	if err != nil {
