@@ -79,7 +79,8 @@ func (e *Engine) Call(ctx context.Context, inv Invocation) Result {
 		Digest:  inv.Tool.Digest,
 		Subject: c.Subject,
 		Capability: startedCapability{
-			ID: c.ID, ExpiresAt: c.ExpiresAt, HTTP: orEmpty(c.HTTP), KV: c.Claims().Cap.KV, Token: inv.Token,
+			ID: c.ID, ExpiresAt: c.ExpiresAt, Token: inv.Token,
+			Grants: startedGrants{HTTP: orEmpty(c.HTTP), KV: c.Claims().Cap.KV},
 		},
 		Limits: capability.ClaimLimits{TimeoutMs: c.Limits.Timeout.Milliseconds(), Limits: c.Limits},
 	})

@@ -105,11 +105,15 @@ type startedData struct {
 }
 
 type startedCapability struct {
-	ID        string                `json:"id"`
-	ExpiresAt time.Time             `json:"expiresAt"`
-	HTTP      []capability.HTTPRule `json:"http"`
-	KV        *capability.ClaimKV   `json:"kv,omitempty"`
-	Token     string                `json:"token,omitempty"`
+	ID        string        `json:"id"`
+	ExpiresAt time.Time     `json:"expiresAt"`
+	Grants    startedGrants `json:"grants"`
+	Token     string        `json:"token,omitempty"` // the signed capability (a JWT)
+}
+
+type startedGrants struct {
+	HTTP []capability.HTTPRule `json:"http"`
+	KV   *capability.ClaimKV   `json:"kv,omitempty"`
 }
 
 type logData struct {

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/capstream/capstream/internal/httpapi"
 )
@@ -230,11 +233,42 @@ func TestBadRequests(t *testing.T) {
 
 func TestUnauthenticated(t *testing.T) {
 	e := newEnv(t)
+	now := time.Now()
+	sign := func(claims jwt.MapClaims, key []byte) string {
+		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	good := jwt.MapClaims{"sub": "alice", "roles": []string{"analyst"}, "exp": now.Add(time.Hour).Unix()}
+	with := func(k string, v any) jwt.MapClaims {
+		c := jwt.MapClaims{}
+		for key, val := range good {
+			c[key] = val
+		}
+		if v == nil {
+			delete(c, k)
+		} else {
+			c[k] = v
+		}
+		return c
+	}
+	none, _ := jwt.NewWithClaims(jwt.SigningMethodNone, good).SignedString(jwt.UnsafeAllowNoneSignatureType)
+	valid := sign(good, secret)
+	parts := strings.Split(valid, ".")
+	tampered := parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"root","roles":["analyst"],"exp":9999999999}`)) + "." + parts[2]
 	tests := []struct{ name, header string }{
 		{"no token", ""},
 		{"garbage", "Bearer not.a.token"},
-		{"expired", "Bearer " + token(t, "alice", -time.Hour, "analyst")},
 		{"basic", "Basic YWxpY2U6cHc="},
+		{"alg none", "Bearer " + none},
+		{"wrong secret", "Bearer " + sign(good, []byte("another-secret-another-secret-another"))},
+		{"expired", "Bearer " + token(t, "alice", -time.Hour, "analyst")},
+		{"missing exp", "Bearer " + sign(with("exp", nil), secret)},
+		{"nbf in the future", "Bearer " + sign(with("nbf", now.Add(time.Hour).Unix()), secret)},
+		{"missing sub", "Bearer " + sign(with("sub", nil), secret)},
+		{"tampered payload", "Bearer " + tampered},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -411,5 +445,25 @@ func TestHealthReadyMetrics(t *testing.T) {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("metrics lack %q", want)
 		}
+	}
+}
+
+func TestCORS(t *testing.T) {
+	e := newEnv(t, func(c *httpapi.Config) { c.CORSOrigins = []string{"https://app.example.com"} })
+	r := e.do("GET", "/v1/tools", alice(t), "", "Origin", "https://app.example.com")
+	r.Body.Close()
+	if r.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" || r.Header.Get("Access-Control-Allow-Credentials") != "true" {
+		t.Fatalf("allowed origin: %v", r.Header)
+	}
+	r = e.do("OPTIONS", "/v1/tools/echo/calls", "", "", "Origin", "https://app.example.com", "Access-Control-Request-Method", "POST")
+	r.Body.Close()
+	if r.StatusCode != http.StatusNoContent || !strings.Contains(r.Header.Get("Access-Control-Allow-Headers"), "Authorization") ||
+		!strings.Contains(r.Header.Get("Access-Control-Allow-Methods"), "POST") {
+		t.Fatalf("preflight: %s %v", r.Status, r.Header)
+	}
+	r = e.do("GET", "/v1/tools", alice(t), "", "Origin", "https://evil.example.net")
+	r.Body.Close()
+	if r.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("another origin got CORS headers: %v", r.Header)
 	}
 }

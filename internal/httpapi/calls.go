@@ -233,7 +233,7 @@ type logSink struct {
 
 func (k *logSink) Emit(e host.Event) {
 	if _, err := k.log.Append(e.Type, e.Time, e.Data); err != nil {
-		k.s.log.Warn("dropping event", zap.String("call", k.cap.ID), zap.String("type", e.Type), zap.Error(err))
+		k.s.log.Warn("dropping event", zap.String("call", k.cap.ID), zap.String("subject", k.cap.Subject), zap.String("type", e.Type), zap.Error(err))
 	}
 	if e.Decision == "" {
 		return
