@@ -157,3 +157,18 @@ func TestMirrorWAT(t *testing.T) {
 }
 
 func watFile(t *testing.T, file string) []byte { return testwasm.WATFile(t, file) }
+
+// TestStartSectionHostCall: a module whose start function makes a host call
+// runs it during instantiation; the call state is there already.
+func TestStartSectionHostCall(t *testing.T) {
+	f := newFixture(t, nil)
+	src := strings.Replace(watTool("starter", ""), `(func (export "capstream_run")`,
+		`(func $start (drop (call $log (i32.const 1) (i32.const 1024) (i32.const 4))))
+  (start $start)
+  (func (export "capstream_run")`, 1)
+	tool := f.loadWAT("starter", src)
+	res, rec := f.call("alice", tool, grantAll(), `{}`)
+	if res.Failure != nil || len(rec.ofType(host.EventLog)) != 1 {
+		t.Fatalf("failure %v, events %v", res.Failure, rec.types())
+	}
+}

@@ -122,7 +122,6 @@ func (e *Engine) run(ctx context.Context, t *Tool, st *callState, export string)
 		return 0, err
 	}
 	defer mod.Close(context.WithoutCancel(ctx))
-	st.mod = mod
 	if t.hasInit {
 		if _, err := mod.ExportedFunction(abi.ExportInitialize).Call(ctx); err != nil {
 			return 0, err

@@ -58,7 +58,13 @@ func (e *Engine) hostModule() wazero.HostModuleBuilder {
 	return b
 }
 
-func state(ctx context.Context) *callState { return ctx.Value(stateKey{}).(*callState) }
+// state returns the call state of the instance mod, the module whose guest
+// code called the host function.
+func state(ctx context.Context, mod api.Module) *callState {
+	st := ctx.Value(stateKey{}).(*callState)
+	st.mod = mod
+	return st
+}
 
 func u32(v uint64) uint32 { return api.DecodeU32(v) }
 
@@ -80,13 +86,13 @@ func (st *callState) stageLen(stack []uint64, b []byte) {
 	ret(stack, int32(len(b)))
 }
 
-func hostInput(ctx context.Context, _ api.Module, stack []uint64) {
-	st := state(ctx)
+func hostInput(ctx context.Context, mod api.Module, stack []uint64) {
+	st := state(ctx, mod)
 	st.stageLen(stack, st.input)
 }
 
-func hostRead(ctx context.Context, _ api.Module, stack []uint64) {
-	st := state(ctx)
+func hostRead(ctx context.Context, mod api.Module, stack []uint64) {
+	st := state(ctx, mod)
 	ptr, n := u32(stack[0]), u32(stack[1])
 	if uint64(n) > uint64(len(st.staged)) {
 		n = uint32(len(st.staged))
@@ -97,8 +103,8 @@ func hostRead(ctx context.Context, _ api.Module, stack []uint64) {
 	ret(stack, int32(n))
 }
 
-func hostSetOutput(ctx context.Context, _ api.Module, stack []uint64) {
-	st := state(ctx)
+func hostSetOutput(ctx context.Context, mod api.Module, stack []uint64) {
+	st := state(ctx, mod)
 	b := st.bytes(abi.FuncSetOutput, u32(stack[0]), u32(stack[1]))
 	if !json.Valid(b) {
 		st.refuse(stack, abi.ErrInvalid, "output is not valid JSON")
@@ -111,8 +117,8 @@ func hostSetOutput(ctx context.Context, _ api.Module, stack []uint64) {
 	ret(stack, abi.OK)
 }
 
-func hostSetError(ctx context.Context, _ api.Module, stack []uint64) {
-	st := state(ctx)
+func hostSetError(ctx context.Context, mod api.Module, stack []uint64) {
+	st := state(ctx, mod)
 	b := st.bytes(abi.FuncSetError, u32(stack[0]), u32(stack[1]))
 	if len(b) > maxToolError {
 		b = b[:maxToolError]
@@ -134,8 +140,8 @@ func (st *callState) acting(stack []uint64) bool {
 
 var levelNames = [...]string{"debug", "info", "warn", "error"}
 
-func hostLog(ctx context.Context, _ api.Module, stack []uint64) {
-	st := state(ctx)
+func hostLog(ctx context.Context, mod api.Module, stack []uint64) {
+	st := state(ctx, mod)
 	level, ptr, n := api.DecodeI32(stack[0]), u32(stack[1]), u32(stack[2])
 	msg := st.bytes(abi.FuncLog, ptr, n)
 	if !st.acting(stack) {
@@ -161,8 +167,8 @@ func hostLog(ctx context.Context, _ api.Module, stack []uint64) {
 	ret(stack, abi.OK)
 }
 
-func hostProgress(ctx context.Context, _ api.Module, stack []uint64) {
-	st := state(ctx)
+func hostProgress(ctx context.Context, mod api.Module, stack []uint64) {
+	st := state(ctx, mod)
 	progress, total := api.DecodeF64(stack[0]), api.DecodeF64(stack[1])
 	msg := st.bytes(abi.FuncProgress, u32(stack[2]), u32(stack[3]))
 	if !st.acting(stack) {
@@ -188,8 +194,8 @@ func hostProgress(ctx context.Context, _ api.Module, stack []uint64) {
 	ret(stack, abi.OK)
 }
 
-func hostOutput(ctx context.Context, _ api.Module, stack []uint64) {
-	st := state(ctx)
+func hostOutput(ctx context.Context, mod api.Module, stack []uint64) {
+	st := state(ctx, mod)
 	b := st.bytes(abi.FuncOutput, u32(stack[0]), u32(stack[1]))
 	if !st.acting(stack) {
 		return
@@ -199,8 +205,8 @@ func hostOutput(ctx context.Context, _ api.Module, stack []uint64) {
 	ret(stack, abi.OK)
 }
 
-func hostCapability(ctx context.Context, _ api.Module, stack []uint64) {
-	st := state(ctx)
+func hostCapability(ctx context.Context, mod api.Module, stack []uint64) {
+	st := state(ctx, mod)
 	if !st.acting(stack) {
 		return
 	}
@@ -219,8 +225,8 @@ type httpRequest struct {
 	Body    string            `json:"body"`
 }
 
-func hostHTTP(ctx context.Context, _ api.Module, stack []uint64) {
-	st := state(ctx)
+func hostHTTP(ctx context.Context, mod api.Module, stack []uint64) {
+	st := state(ctx, mod)
 	b := st.bytes(abi.FuncHTTP, u32(stack[0]), u32(stack[1]))
 	if !st.acting(stack) {
 		return
@@ -323,8 +329,8 @@ func (st *callState) kvFail(stack []uint64, ev kvData, err error) {
 	st.refuse(stack, code, err.Error())
 }
 
-func hostKVGet(ctx context.Context, _ api.Module, stack []uint64) {
-	st := state(ctx)
+func hostKVGet(ctx context.Context, mod api.Module, stack []uint64) {
+	st := state(ctx, mod)
 	key, ok := st.kvKey(stack, abi.FuncKVGet, "get", u32(stack[0]), u32(stack[1]), false)
 	if !ok {
 		return
@@ -347,8 +353,8 @@ func hostKVGet(ctx context.Context, _ api.Module, stack []uint64) {
 	}
 }
 
-func hostKVSet(ctx context.Context, _ api.Module, stack []uint64) {
-	st := state(ctx)
+func hostKVSet(ctx context.Context, mod api.Module, stack []uint64) {
+	st := state(ctx, mod)
 	value := st.bytes(abi.FuncKVSet, u32(stack[2]), u32(stack[3]))
 	key, ok := st.kvKey(stack, abi.FuncKVSet, "set", u32(stack[0]), u32(stack[1]), true)
 	if !ok {
@@ -364,8 +370,8 @@ func hostKVSet(ctx context.Context, _ api.Module, stack []uint64) {
 	ret(stack, abi.OK)
 }
 
-func hostKVDelete(ctx context.Context, _ api.Module, stack []uint64) {
-	st := state(ctx)
+func hostKVDelete(ctx context.Context, mod api.Module, stack []uint64) {
+	st := state(ctx, mod)
 	key, ok := st.kvKey(stack, abi.FuncKVDelete, "delete", u32(stack[0]), u32(stack[1]), true)
 	if !ok {
 		return
@@ -381,8 +387,8 @@ func hostKVDelete(ctx context.Context, _ api.Module, stack []uint64) {
 	ret(stack, abi.OK)
 }
 
-func hostKVList(ctx context.Context, _ api.Module, stack []uint64) {
-	st := state(ctx)
+func hostKVList(ctx context.Context, mod api.Module, stack []uint64) {
+	st := state(ctx, mod)
 	prefix, ok := st.kvKey(stack, abi.FuncKVList, "list", u32(stack[0]), u32(stack[1]), false)
 	if !ok {
 		return
