@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/capstream/capstream/internal/capability"
 	"github.com/capstream/capstream/internal/httpapi"
 )
 
@@ -465,5 +467,34 @@ func TestCORS(t *testing.T) {
 	r.Body.Close()
 	if r.Header.Get("Access-Control-Allow-Origin") != "" {
 		t.Fatalf("another origin got CORS headers: %v", r.Header)
+	}
+}
+
+// TestCapabilityVerifiable: the capability token of a call verifies
+// against the key the runtime publishes, and says what the call could do.
+func TestCapabilityVerifiable(t *testing.T) {
+	e := newEnv(t)
+	_, s := e.stream(alice(t), "notes", `{"op":"list"}`)
+	var started struct {
+		Capability struct{ ID, Token string }
+	}
+	json.Unmarshal(s.Events[0].envelope(t).Data, &started)
+	jwks := decode[struct {
+		Keys []struct{ Kty, Crv, X, Alg string }
+	}](t, e.do("GET", "/v1/keys", "", ""))
+	if len(jwks.Keys) != 1 || jwks.Keys[0].Crv != "Ed25519" || jwks.Keys[0].Alg != "EdDSA" {
+		t.Fatalf("jwks %+v", jwks)
+	}
+	pub, err := base64.RawURLEncoding.DecodeString(jwks.Keys[0].X)
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims, err := capability.Verify(started.Capability.Token, ed25519.PublicKey(pub), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if claims.Subject != "alice" || claims.ID != started.Capability.ID || claims.Audience[0] != "notes" ||
+		claims.Cap.KV == nil || claims.Cap.KV.Namespace != "notes/alice" || !claims.Cap.KV.Write {
+		t.Fatalf("claims %+v", claims)
 	}
 }

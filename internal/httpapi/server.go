@@ -171,6 +171,7 @@ func (s *Server) routes() http.Handler {
 	r.GET("/v1/calls/:id/events", s.authed(false, s.callEvents))
 	r.DELETE("/v1/calls/:id", s.authed(true, s.deleteCall))
 	r.POST("/v1/tickets", s.authed(true, s.createTicket))
+	r.GET("/v1/keys", s.keys)
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
 	r.Handler(http.MethodGet, "/metrics", s.metrics.Handler())
