@@ -208,12 +208,16 @@ func TestPermissions(t *testing.T) {
 
 func TestBadRequests(t *testing.T) {
 	e := newEnv(t, func(c *httpapi.Config) { c.MaxBodyBytes = 1024 })
+	// (The nesting row is valid JSON that fails echo's schema; JSON nested
+	// past encoding/json's limit is refused as invalid_json.)
 	tests := []struct {
 		name, tool, body, contentType string
 		status                        int
 		code                          string
 	}{
 		{"invalid json", "echo", `{"text":`, "application/json", 400, "invalid_json"},
+		{"invalid utf-8", "echo", "{\"text\":\"\xff\"}", "application/json", 400, "invalid_json"},
+		{"deeply nested", "echo", `{"text":` + strings.Repeat("[", 200) + strings.Repeat("]", 200) + `}`, "application/json", 400, "invalid_input"},
 		{"not an object", "echo", `["x"]`, "application/json", 400, "invalid_input"},
 		{"schema", "slow", `{"steps":"many","delayMs":1}`, "application/json", 400, "invalid_input"},
 		{"too large", "echo", `{"text":"` + strings.Repeat("x", 2000) + `"}`, "application/json", 413, "body_too_large"},

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/julienschmidt/httprouter"
 	"go.uber.org/zap"
@@ -102,6 +103,9 @@ func (s *Server) readInput(w http.ResponseWriter, r *http.Request) ([]byte, *api
 			return []byte("{}"), nil
 		}
 		return nil, errInvalidJSON("the body is empty; send a JSON object")
+	}
+	if !utf8.Valid(body) {
+		return nil, errInvalidJSON("the body is not valid UTF-8")
 	}
 	if !json.Valid(body) {
 		return nil, errInvalidJSON("the body is not valid JSON")
