@@ -24,9 +24,18 @@ func benchCall(b *testing.B, tool *host.Tool, f *fixture, input string) {
 	}
 }
 
+// BenchmarkCallEcho runs the Go-built echo from its load-time snapshot, and,
+// for comparison in the same run, with the Go runtime initialized per call.
 func BenchmarkCallEcho(b *testing.B) {
-	f := newFixture(b, nil)
-	benchCall(b, f.load("plugins/echo"), f, `{"text":"hello"}`)
+	for _, mode := range []struct {
+		name    string
+		disable bool
+	}{{"snapshot", false}, {"initialize-per-call", true}} {
+		b.Run(mode.name, func(b *testing.B) {
+			f := newFixtureConfig(b, host.Config{DisableSnapshots: mode.disable})
+			benchCall(b, f.load("plugins/echo"), f, `{"text":"hello"}`)
+		})
+	}
 }
 
 func BenchmarkCallMirrorWAT(b *testing.B) {

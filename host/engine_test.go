@@ -49,13 +49,23 @@ type fixture struct {
 }
 
 func newFixture(t testing.TB, egressCfg *egress.Config) *fixture {
+	return newFixtureEgress(t, host.Config{}, egressCfg)
+}
+
+func newFixtureConfig(t testing.TB, cfg host.Config) *fixture {
+	return newFixtureEgress(t, cfg, nil)
+}
+
+// newFixtureEgress returns an engine with cfg, a KV store and, if
+// egressCfg is set, outbound HTTP.
+func newFixtureEgress(t testing.TB, cfg host.Config, egressCfg *egress.Config) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	store, err := kv.Open(t.TempDir()+"/kv.db", kv.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := host.Config{CacheDir: t.TempDir(), KV: store}
+	cfg.CacheDir, cfg.KV = t.TempDir(), store
 	if egressCfg != nil {
 		cl, err := egress.New(*egressCfg)
 		if err != nil {

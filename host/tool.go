@@ -142,6 +142,12 @@ func (e *Engine) compile(ctx context.Context, file string, wasm []byte) (*Tool, 
 		compiled.Close(ctx)
 		return nil, err
 	}
+	if t.hasInit && !e.cfg.DisableSnapshots {
+		if err := e.preinitialize(ctx, t, wasm); err != nil {
+			t.compiled.Close(ctx)
+			return nil, err
+		}
+	}
 	if err := e.readManifest(ctx, t); err != nil {
 		compiled.Close(ctx)
 		return nil, err

@@ -1,0 +1,94 @@
+package host
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/capstream/capstream/internal/wasmsnap"
+	"github.com/capstream/capstream/sdk/abi"
+)
+
+// snapshotVersion names the format of cached snapshots: change it when
+// what goes into one changes (wasmsnap, the module config, the host module).
+const snapshotVersion = "v1"
+
+// preinitialize replaces a reactor's compiled code with a snapshot of it
+// taken right after _initialize: every call then starts from the state the
+// Go runtime (and every package's init) reached once, at load time, instead
+// of running that start-up again. The snapshot is made before any call, in
+// an instance where every acting host function is denied, so no call's data
+// can be in it; it is kept beside the compilation cache, so a restart
+// neither re-snapshots nor recompiles.
+func (e *Engine) preinitialize(ctx context.Context, t *Tool, wasm []byte) error {
+	snap, err := e.snapshot(ctx, t, wasm)
+	if err != nil {
+		return fmt.Errorf("%w: pre-initializing: %w", ErrInvalidManifest, err)
+	}
+	compiled, err := e.rt.CompileModule(ctx, snap)
+	if err != nil {
+		return fmt.Errorf("compiling the pre-initialized module: %w", err)
+	}
+	t.compiled.Close(ctx)
+	t.compiled, t.hasInit = compiled, false
+	if mem, ok := compiled.ExportedMemories()[abi.ExportMemory]; ok {
+		t.minMemory = uint64(mem.Min()) * wasmPageSize
+	}
+	return nil
+}
+
+// snapshot returns the pre-initialized module of wasm, from the cache when
+// it is there.
+func (e *Engine) snapshot(ctx context.Context, t *Tool, wasm []byte) ([]byte, error) {
+	var file string
+	if e.cfg.CacheDir != "" {
+		name := strings.TrimPrefix(t.Digest, "sha256:") + "." + snapshotVersion + ".wasm"
+		file = filepath.Join(e.cfg.CacheDir, "snapshots", name)
+		if b, err := os.ReadFile(file); err == nil {
+			return b, nil
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.ManifestTimeout)
+	defer cancel()
+	st := &callState{e: e, manifest: true}
+	snap, err := wasmsnap.Snapshot(context.WithValue(ctx, stateKey{}, st), e.rt, wasm, e.modCfg.WithStderr(&st.stderr))
+	if err != nil {
+		if msg := strings.TrimSpace(st.stderr.String()); msg != "" {
+			return nil, fmt.Errorf("%w: %s", err, msg)
+		}
+		return nil, err
+	}
+	if file != "" {
+		if err := writeFileAtomic(file, snap); err != nil {
+			e.log.Warn("caching a snapshot failed: the next start makes it again")
+		}
+	}
+	return snap, nil
+}
+
+// writeFileAtomic writes b to file through a temporary file and a rename,
+// so a crash leaves the old file or the new one, never half of one.
+func writeFileAtomic(file string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(file), ".snapshot-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), file)
+}

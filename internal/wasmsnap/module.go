@@ -1,0 +1,365 @@
+package wasmsnap
+
+import (
+	"bytes"
+	"fmt"
+)
+
+// Section ids of the WebAssembly binary format.
+const (
+	secCustom    = 0
+	secType      = 1
+	secImport    = 2
+	secFunction  = 3
+	secTable     = 4
+	secMemory    = 5
+	secGlobal    = 6
+	secExport    = 7
+	secStart     = 8
+	secElement   = 9
+	secCode      = 10
+	secData      = 11
+	secDataCount = 12
+	secTag       = 13
+)
+
+// sectionOrder ranks the known non-custom sections in the order the binary
+// format requires them (the tag section sits between memory and global, the
+// data count section between element and code).
+var sectionOrder = [...]int{
+	secType: 1, secImport: 2, secFunction: 3, secTable: 4, secMemory: 5, secTag: 6,
+	secGlobal: 7, secExport: 8, secStart: 9, secElement: 10, secDataCount: 11,
+	secCode: 12, secData: 13,
+}
+
+// Value types of globals.
+const (
+	typeI32  = 0x7f
+	typeI64  = 0x7e
+	typeF32  = 0x7d
+	typeF64  = 0x7c
+	typeV128 = 0x7b
+)
+
+// Kinds of imports and exports.
+const (
+	kindFunc   = 0
+	kindTable  = 1
+	kindMemory = 2
+	kindGlobal = 3
+	kindTag    = 4
+)
+
+var header = []byte{0x00, 'a', 's', 'm', 0x01, 0x00, 0x00, 0x00}
+
+// section is one section of a module.
+type section struct {
+	id      byte
+	raw     []byte // the whole section: id, size and payload
+	payload []byte
+}
+
+// global is a global defined by the module.
+type global struct {
+	index   uint32 // in the module's global index space
+	typ     byte   // value type; 0 for a reference type
+	mutable bool
+	raw     []byte // type, mutability and initializer, as encoded
+}
+
+// export is one entry of the export section.
+type export struct {
+	name string
+	kind byte
+	raw  []byte // as encoded
+}
+
+// segment is one data segment.
+type segment struct {
+	passive bool
+	raw     []byte // as encoded
+}
+
+// module is what this package needs to know of a module: its sections, and
+// the parts of them it rewrites. Everything it does not rewrite is kept as
+// encoded.
+type module struct {
+	sections []section
+
+	importedGlobals uint32
+	globals         []global // defined globals, in index order
+
+	hasMemory  bool
+	memMin     uint64 // pages
+	memMax     uint64 // pages, if hasMax
+	memHasMax  bool
+	exports    []export
+	segments   []segment
+	hasDataCnt bool
+
+	err error // why the module cannot be snapshotted
+}
+
+// parse splits wasm into sections and decodes the ones this package
+// rewrites. It refuses what the package cannot snapshot: an imported
+// memory, several memories, a 64-bit or shared memory, an imported mutable
+// global, and mutable globals that are not numbers.
+func parse(wasm []byte) (*module, error) {
+	if !bytes.HasPrefix(wasm, header) {
+		if bytes.HasPrefix(wasm, header[:4]) {
+			return nil, fmt.Errorf("%w: binary format version %x", ErrUnsupported, wasm[4:min(8, len(wasm))])
+		}
+		return nil, fmt.Errorf("%w: not a WebAssembly module", ErrMalformed)
+	}
+	m := &module{}
+	r := &reader{b: wasm, pos: len(header)}
+	last := 0
+	for !r.done() {
+		start := r.pos
+		id := r.byte()
+		payload := r.name()
+		if r.err != nil {
+			return nil, r.err
+		}
+		if id != secCustom {
+			if int(id) >= len(sectionOrder) || sectionOrder[id] == 0 {
+				return nil, fmt.Errorf("%w: unknown section id %d", ErrMalformed, id)
+			}
+			if sectionOrder[id] <= last {
+				return nil, fmt.Errorf("%w: section id %d out of order or repeated", ErrMalformed, id)
+			}
+			last = sectionOrder[id]
+		}
+		m.sections = append(m.sections, section{id: id, raw: wasm[start:r.pos], payload: payload})
+		if err := m.decode(id, payload); err != nil {
+			return nil, fmt.Errorf("%w (section id %d at offset %d)", err, id, start)
+		}
+	}
+	return m, nil
+}
+
+// decode decodes one section if it is one this package needs.
+func (m *module) decode(id byte, payload []byte) error {
+	r := &reader{b: payload}
+	switch id {
+	case secImport:
+		m.decodeImports(r)
+	case secMemory:
+		n := r.count(2)
+		if n > 1 || (n == 1 && m.hasMemory) {
+			return fmt.Errorf("%w: more than one memory", ErrUnsupported)
+		}
+		if n == 1 {
+			m.hasMemory = true
+			var shared bool
+			m.memMin, m.memMax, m.memHasMax, shared = r.memoryLimits()
+			if r.err == nil && shared {
+				return fmt.Errorf("%w: shared memory", ErrUnsupported)
+			}
+		}
+	case secGlobal:
+		m.decodeGlobals(r)
+	case secExport:
+		n := r.count(3)
+		for i := 0; i < n && r.err == nil; i++ {
+			start := r.pos
+			name := r.name()
+			kind := r.byte()
+			r.u32()
+			m.exports = append(m.exports, export{name: string(name), kind: kind, raw: r.b[start:r.pos]})
+		}
+	case secDataCount:
+		r.u32()
+		m.hasDataCnt = true
+	case secData:
+		n := r.count(2)
+		for i := 0; i < n && r.err == nil; i++ {
+			start := r.pos
+			passive := false
+			switch flag := r.u32(); flag {
+			case 0:
+				r.skipConstExpr()
+			case 1:
+				passive = true
+			case 2:
+				if mem := r.u32(); r.err == nil && mem != 0 {
+					return fmt.Errorf("%w: data segment %d for memory %d", ErrMalformed, i, mem)
+				}
+				r.skipConstExpr()
+			default:
+				r.fail("data segment flags %d", flag)
+			}
+			r.name()
+			m.segments = append(m.segments, segment{passive: passive, raw: r.b[start:r.pos]})
+		}
+	default:
+		return nil
+	}
+	if r.err == nil && r.pos != len(r.b) {
+		r.fail("%d bytes after the last entry", len(r.b)-r.pos)
+	}
+	if r.err != nil {
+		return r.err
+	}
+	if m.err != nil {
+		return m.err
+	}
+	return nil
+}
+
+func (m *module) decodeImports(r *reader) {
+	n := r.count(4)
+	for i := 0; i < n && r.err == nil; i++ {
+		r.name()
+		r.name()
+		switch kind := r.byte(); kind {
+		case kindFunc:
+			r.u32()
+		case kindTable:
+			r.valueType()
+			r.limits()
+		case kindMemory:
+			r.limits()
+			m.refuse("imported memory")
+		case kindGlobal:
+			r.valueType()
+			if mut := r.byte(); r.err == nil && mut != 0 {
+				m.refuse("imported mutable global")
+			}
+			m.importedGlobals++
+		case kindTag:
+			r.byte()
+			r.u32()
+		default:
+			r.fail("import kind %d", kind)
+		}
+	}
+}
+
+func (m *module) decodeGlobals(r *reader) {
+	n := r.count(3)
+	for i := 0; i < n && r.err == nil; i++ {
+		start := r.pos
+		typ := r.valueType()
+		mut := r.byte()
+		if mut > 1 {
+			r.fail("global mutability %d", mut)
+		}
+		r.skipConstExpr()
+		g := global{index: m.importedGlobals + uint32(i), typ: typ, mutable: mut == 1, raw: r.b[start:r.pos]}
+		if r.err == nil && g.mutable && !isNumber(typ) {
+			m.refuse(fmt.Sprintf("mutable global %d is not a number", g.index))
+		}
+		m.globals = append(m.globals, g)
+	}
+}
+
+// refuse records that the module cannot be snapshotted.
+func (m *module) refuse(why string) {
+	if m.err == nil {
+		m.err = fmt.Errorf("%w: %s", ErrUnsupported, why)
+	}
+}
+
+func isNumber(t byte) bool { return t == typeI32 || t == typeI64 || t == typeF32 || t == typeF64 }
+
+// valueType reads a value type and returns it, or 0 for a reference type.
+func (r *reader) valueType() byte {
+	switch t := r.byte(); t {
+	case typeI32, typeI64, typeF32, typeF64, typeV128:
+		return t
+	case 0x70, 0x6f, 0x6e, 0x6d, 0x6c, 0x6b, 0x6a, 0x71, 0x72, 0x73, 0x74, 0x69:
+		return 0 // abstract reference types (reference types, GC, exceptions)
+	case 0x63, 0x64: // (ref null ht), (ref ht)
+		r.sleb(33)
+		return 0
+	default:
+		r.fail("value type 0x%02x", t)
+		return 0
+	}
+}
+
+// limits reads the limits of a table or memory.
+func (r *reader) limits() (lo, hi uint64, hasMax bool, flags byte) {
+	flags = r.byte()
+	if flags > 7 {
+		r.fail("limits flags 0x%02x", flags)
+		return
+	}
+	bits := uint(32)
+	if flags&4 != 0 {
+		bits = 64
+	}
+	lo = r.uleb(bits)
+	if flags&1 != 0 {
+		hi = r.uleb(bits)
+		hasMax = true
+	}
+	return lo, hi, hasMax, flags
+}
+
+// memoryLimits reads the limits of a memory, refusing a 64-bit one.
+func (r *reader) memoryLimits() (lo, hi uint64, hasMax, shared bool) {
+	lo, hi, hasMax, flags := r.limits()
+	switch {
+	case r.err != nil:
+	case flags&4 != 0:
+		r.err = fmt.Errorf("%w: 64-bit memory", ErrUnsupported)
+	case lo > maxPages || (hasMax && (hi > maxPages || hi < lo)):
+		r.fail("memory limits %d..%d", lo, hi)
+	}
+	return lo, hi, hasMax, flags&2 != 0
+}
+
+// skipConstExpr reads a constant expression up to and including its end.
+// It decodes every instruction, since an immediate may hold the end byte.
+func (r *reader) skipConstExpr() {
+	for r.err == nil {
+		switch op := r.byte(); op {
+		case 0x0b: // end
+			return
+		case 0x41: // i32.const
+			r.sleb(32)
+		case 0x42: // i64.const
+			r.sleb(64)
+		case 0x43: // f32.const
+			r.bytes(4)
+		case 0x44: // f64.const
+			r.bytes(8)
+		case 0x23, 0xd2: // global.get, ref.func
+			r.u32()
+		case 0xd0: // ref.null
+			r.sleb(33)
+		case 0x6a, 0x6b, 0x6c, 0x7c, 0x7d, 0x7e: // i32/i64 add, sub, mul (extended constant expressions)
+		case 0xfd: // SIMD
+			if sub := r.u32(); sub != 12 {
+				r.fail("instruction 0xfd %d in a constant expression", sub)
+			}
+			r.bytes(16) // v128.const
+		case 0xfb: // GC
+			switch sub := r.u32(); sub {
+			case 0, 1, 6, 7: // struct.new, struct.new_default, array.new, array.new_default
+				r.u32()
+			case 8: // array.new_fixed
+				r.u32()
+				r.u32()
+			case 26, 27, 28: // any.convert_extern, extern.convert_any, ref.i31
+			default:
+				r.fail("instruction 0xfb %d in a constant expression", sub)
+			}
+		default:
+			r.fail("instruction 0x%02x in a constant expression", op)
+		}
+	}
+}
+
+// mutableGlobals returns the defined mutable globals.
+func (m *module) mutableGlobals() []global {
+	var out []global
+	for _, g := range m.globals {
+		if g.mutable {
+			out = append(out, g)
+		}
+	}
+	return out
+}
