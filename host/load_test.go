@@ -1,7 +1,9 @@
 package host_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -9,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/capstream/capstream/host"
+	"github.com/capstream/capstream/internal/capability"
 	"github.com/capstream/capstream/internal/testwasm"
 )
 
@@ -122,6 +125,57 @@ func TestRestartUsesCompilationCache(t *testing.T) {
 		entries, _ := os.ReadDir(cache)
 		if i == 0 && len(entries) == 0 {
 			t.Fatal("compilation cache directory is empty after a load")
+		}
+	}
+}
+
+// TestSnapshotCachedAndClean: a Go tool's snapshot is made once, at load
+// time, before any call; calls never change it; a restart reuses it.
+func TestSnapshotCachedAndClean(t *testing.T) {
+	ctx := context.Background()
+	cache := t.TempDir()
+	wasm := testwasm.Go(t, "host/testdata/guests/counter")
+	snapshots := func() map[string][]byte {
+		out := map[string][]byte{}
+		entries, _ := os.ReadDir(filepath.Join(cache, "snapshots"))
+		for _, e := range entries {
+			b, _ := os.ReadFile(filepath.Join(cache, "snapshots", e.Name()))
+			out[e.Name()] = b
+		}
+		return out
+	}
+	var before map[string][]byte
+	for restart := range 2 {
+		e, err := host.New(ctx, host.Config{CacheDir: cache})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tool, err := e.Load(ctx, "counter.wasm", wasm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if restart == 0 {
+			before = snapshots()
+			if len(before) != 1 {
+				t.Fatalf("snapshots after load: %d, want 1", len(before))
+			}
+		}
+		for range 3 {
+			c := &capability.Capability{ID: "x", Subject: "alice", Tool: tool.Name, Limits: defaultLimits}
+			res := e.Call(ctx, host.Invocation{Tool: tool, Capability: c, Input: json.RawMessage(`{}`)})
+			if string(res.Output) != `{"count":1}` {
+				t.Fatalf("restart %d: output %s: state leaked into the snapshot", restart, res.Output)
+			}
+		}
+		e.Close(ctx)
+		after := snapshots()
+		for name, b := range before {
+			if !bytes.Equal(after[name], b) {
+				t.Fatalf("restart %d: snapshot %s changed", restart, name)
+			}
+		}
+		if len(after) != 1 {
+			t.Fatalf("restart %d: %d snapshots, want the one made at first load", restart, len(after))
 		}
 	}
 }
