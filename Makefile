@@ -30,10 +30,16 @@ $(WASM_DIR)/mirror.wasm: plugins/mirror/mirror.wat
 run: build plugins
 	$(BIN) serve --dev --plugins $(WASM_DIR) --data-dir $(DATA_DIR)
 
-test: plugins
+test: plugins examples/chat/node_modules
 	$(GO) vet ./...
 	GOOS=wasip1 GOARCH=wasm $(GO) vet ./sdk/... ./plugins/...
 	$(GO) test -race -count=1 ./...
+
+# The browser test drives Debian's chromium with playwright-core (never a
+# browser download of its own).
+examples/chat/node_modules: examples/chat/package.json examples/chat/package-lock.json
+	npm ci --prefix examples/chat --no-audit --no-fund
+	@touch $@
 
 test-short:
 	$(GO) test -short ./...
@@ -53,9 +59,10 @@ check: fmt
 	$(GO) mod tidy
 	git diff --exit-code
 
-# Debian packages the tests need (wabt for wat2wasm). Run as root.
+# Debian packages the tests need: wabt (wat2wasm) and chromium. Run as root.
 deps:
-	@command -v wat2wasm >/dev/null || (apt-get update -qq && apt-get install -y -qq wabt)
+	@(command -v wat2wasm >/dev/null && test -x /usr/bin/chromium) || \
+		(apt-get update -qq && apt-get install -y -qq wabt chromium)
 
 clean:
-	rm -rf bin $(WASM_DIR) bench.txt
+	rm -rf bin $(WASM_DIR) bench.txt examples/chat/node_modules examples/chat/testdata/artifacts

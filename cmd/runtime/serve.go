@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/capstream/capstream/examples/chat"
 	"github.com/capstream/capstream/host"
 	"github.com/capstream/capstream/internal/auth"
 	"github.com/capstream/capstream/internal/egress"
@@ -141,6 +142,13 @@ func serve(ctx context.Context, f serveFlags, log *zap.Logger, stdout io.Writer)
 	}
 
 	var index http.Handler
+	var users []chat.User // dev mode: the sample users, with tokens
+	if f.dev {
+		if users, err = devUsers(devSecret, policies.Current().RolesClaim); err != nil {
+			log.Warn("no dev tokens: the key given cannot mint them; the demo page will ask for one", zap.Error(err))
+		}
+		index = chat.Handler(chat.Config{Users: users})
+	}
 	api, err := httpapi.New(httpapi.Config{
 		Engine: engine, Auth: authn, Policies: policies, SigningKey: signingKey, Logger: log,
 		CookieName: f.cookieName, CORSOrigins: f.corsOrigins,
@@ -170,7 +178,7 @@ func serve(ctx context.Context, f serveFlags, log *zap.Logger, stdout io.Writer)
 	base := "http://" + ln.Addr().String()
 	log.Info("serving", zap.String("url", base), zap.Int("tools", len(tools)), zap.String("policy", policyFile))
 	if f.dev {
-		printDevBanner(stdout, base, devSecret, policies.Current().RolesClaim)
+		printDevBanner(stdout, base, users)
 	}
 
 	hup := make(chan os.Signal, 1)
@@ -316,17 +324,27 @@ func secretsFromEnv() map[string]string {
 	return out
 }
 
-// printDevBanner prints ready-to-use tokens for the sample users, a curl
-// line and the demo page's URL.
-func printDevBanner(w io.Writer, base string, secret []byte, rolesClaim string) {
-	mint := func(sub, role string) string {
-		tok, err := auth.Mint(secret, auth.MintClaims{Subject: sub, Roles: []string{role}, RolesClaim: rolesClaim, TTL: 24 * time.Hour})
+// devUsers mints tokens for the sample users, alice (analyst) and bob
+// (guest), with the dev secret; there is none when a key was given.
+func devUsers(secret []byte, rolesClaim string) ([]chat.User, error) {
+	users := []chat.User{{Name: "alice", Role: "analyst"}, {Name: "bob", Role: "guest"}}
+	for i, u := range users {
+		tok, err := auth.Mint(secret, auth.MintClaims{Subject: u.Name, Roles: []string{u.Role}, RolesClaim: rolesClaim, TTL: 24 * time.Hour})
 		if err != nil {
-			return "(" + err.Error() + ")"
+			return nil, err
 		}
-		return tok
+		users[i].Token = tok
 	}
-	alice, bob := mint("alice", "analyst"), mint("bob", "guest")
+	return users, nil
+}
+
+// printDevBanner prints ready-to-use tokens for the sample users (alice,
+// then bob, as devUsers returns them), a curl line and the demo page's URL.
+func printDevBanner(w io.Writer, base string, users []chat.User) {
+	alice, bob := "(none: mint one with capstream token)", "(none)"
+	if len(users) == 2 {
+		alice, bob = users[0].Token, users[1].Token
+	}
 	fmt.Fprintf(w, `
 capstream is running in dev mode at %[1]s
 
@@ -336,6 +354,8 @@ capstream is running in dev mode at %[1]s
 Stream a call:
   curl -N -H "Authorization: Bearer $ALICE" -H 'Accept: text/event-stream' -H 'Content-Type: application/json' \
        -d '{"steps":5,"delayMs":300}' %[1]s/v1/tools/slow/calls
+
+Demo page: %[1]s/
 
 `, base, alice, bob)
 }
