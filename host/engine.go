@@ -43,8 +43,8 @@ type Config struct {
 	Egress *egress.Client
 	// Logger receives the engine's logs; it is named "host". Nil: no logs.
 	Logger *zap.Logger
-	// ManifestTimeout bounds reading a tool's manifest, and pre-initializing
-	// it, at load time. Zero: 5s.
+	// ManifestTimeout bounds reading a tool's manifest at load time.
+	// Zero: 5s.
 	ManifestTimeout time.Duration
 	// DisableSnapshots runs a reactor's _initialize (the Go runtime's
 	// start-up) in every call instead of once at load time. Zero:

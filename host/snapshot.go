@@ -6,14 +6,21 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/capstream/capstream/internal/wasmsnap"
 	"github.com/capstream/capstream/sdk/abi"
 )
 
 // snapshotVersion names the format of cached snapshots: change it when
-// what goes into one changes (wasmsnap, the module config, the host module).
+// what goes into one changes (wasmsnap, wazero, the module config, the host
+// module).
 const snapshotVersion = "v1"
+
+// snapshotTimeout bounds making one snapshot: compiling the instrumented
+// module (seconds for a large Go module on a busy machine) and running its
+// initialization, which must not hang the load forever.
+const snapshotTimeout = time.Minute
 
 // preinitialize replaces a reactor's compiled code with a snapshot of it
 // taken right after _initialize: every call then starts from the state the
@@ -50,7 +57,7 @@ func (e *Engine) snapshot(ctx context.Context, t *Tool, wasm []byte) ([]byte, er
 			return b, nil
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.ManifestTimeout)
+	ctx, cancel := context.WithTimeout(ctx, snapshotTimeout)
 	defer cancel()
 	st := &callState{e: e, manifest: true}
 	snap, err := wasmsnap.Snapshot(context.WithValue(ctx, stateKey{}, st), e.rt, wasm, e.modCfg.WithStderr(&st.stderr))

@@ -12,8 +12,9 @@ import (
 //     constant holding the global's value;
 //   - its memory's minimum size raised to len(memory), its maximum kept;
 //   - its active data segments replaced by segments holding the non-zero
-//     parts of memory (passive segments are kept, at their indexes, and the
-//     data count section counts the new segments);
+//     parts of memory, merged across runs of fewer than 512 zero bytes
+//     (passive segments are kept, at their indexes, and the data count
+//     section counts the new segments);
 //   - the InitializeExport export removed, so that nothing can run the
 //     initialization again;
 //   - the start section removed: the start function ran when the instance

@@ -32,6 +32,13 @@ var sectionOrder = [...]int{
 	secCode: 12, secData: 13,
 }
 
+var sectionNames = [...]string{
+	secCustom: "custom", secType: "type", secImport: "import", secFunction: "function",
+	secTable: "table", secMemory: "memory", secGlobal: "global", secExport: "export",
+	secStart: "start", secElement: "element", secCode: "code", secData: "data",
+	secDataCount: "data count", secTag: "tag",
+}
+
 // Value types of globals.
 const (
 	typeI32  = 0x7f
@@ -123,24 +130,25 @@ func parse(wasm []byte) (*module, error) {
 		}
 		if id != secCustom {
 			if int(id) >= len(sectionOrder) || sectionOrder[id] == 0 {
-				return nil, fmt.Errorf("%w: unknown section id %d", ErrMalformed, id)
+				return nil, fmt.Errorf("%w: unknown section id %d at offset %d", ErrUnsupported, id, start)
 			}
 			if sectionOrder[id] <= last {
-				return nil, fmt.Errorf("%w: section id %d out of order or repeated", ErrMalformed, id)
+				return nil, fmt.Errorf("%w: %s section at offset %d out of order or repeated", ErrMalformed, sectionNames[id], start)
 			}
 			last = sectionOrder[id]
 		}
 		m.sections = append(m.sections, section{id: id, raw: wasm[start:r.pos], payload: payload})
-		if err := m.decode(id, payload); err != nil {
-			return nil, fmt.Errorf("%w (section id %d at offset %d)", err, id, start)
+		if err := m.decode(id, payload, r.pos-len(payload)); err != nil {
+			return nil, fmt.Errorf("%w (in the %s section)", err, sectionNames[id])
 		}
 	}
 	return m, nil
 }
 
-// decode decodes one section if it is one this package needs.
-func (m *module) decode(id byte, payload []byte) error {
-	r := &reader{b: payload}
+// decode decodes one section, found at offset in the module, if it is one
+// this package needs.
+func (m *module) decode(id byte, payload []byte, offset int) error {
+	r := &reader{b: payload, base: offset}
 	switch id {
 	case secImport:
 		m.decodeImports(r)

@@ -9,15 +9,16 @@ import (
 // from a byte slice. The first error sticks: every later read returns zero
 // values, so a parser can read a whole structure and check err once.
 type reader struct {
-	b   []byte
-	pos int
-	err error
+	b    []byte
+	pos  int
+	base int // offset of b in the module, for messages
+	err  error
 }
 
 // fail records the first error, naming the offset it happened at.
 func (r *reader) fail(format string, args ...any) {
 	if r.err == nil {
-		r.err = fmt.Errorf("%w: at offset %d: %s", ErrMalformed, r.pos, fmt.Sprintf(format, args...))
+		r.err = fmt.Errorf("%w: at offset %d: %s", ErrMalformed, r.base+r.pos, fmt.Sprintf(format, args...))
 	}
 }
 

@@ -19,6 +19,10 @@ import (
 // functions of cfg (it uses cfg.WithStartFunctions()). ctx is passed to
 // every call, so the host functions find in it whatever they need, and
 // cancelling it stops the initialization if rt closes on context done.
+//
+// The result differs from one initialization to the next (random seeds,
+// clock readings), so a compilation cache keyed on module bytes finds it
+// again only if the snapshot itself is kept: store it to reuse it.
 func Snapshot(ctx context.Context, rt wazero.Runtime, wasm []byte, cfg wazero.ModuleConfig) ([]byte, error) {
 	instrumented, globals, err := Instrument(wasm)
 	if err != nil {
