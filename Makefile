@@ -33,7 +33,8 @@ run: build plugins
 test: plugins examples/chat/node_modules
 	$(GO) vet ./...
 	GOOS=wasip1 GOARCH=wasm $(GO) vet ./sdk/... ./plugins/...
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
+	cd examples/hello-tool && $(GO) test -count=1 ./... && GOOS=wasip1 GOARCH=wasm $(GO) vet .
 
 # The browser test drives Debian's chromium with playwright-core (never a
 # browser download of its own).
@@ -59,10 +60,10 @@ check: fmt
 	$(GO) mod tidy
 	git diff --exit-code
 
-# Debian packages the tests need: wabt (wat2wasm) and chromium. Run as root.
+# Debian packages the tests need: wabt (wat2wasm), chromium, curl, jq. Run as root.
 deps:
-	@(command -v wat2wasm >/dev/null && test -x /usr/bin/chromium) || \
-		(apt-get update -qq && apt-get install -y -qq wabt chromium)
+	@(command -v wat2wasm >/dev/null && test -x /usr/bin/chromium && command -v curl >/dev/null && command -v jq >/dev/null) || \
+		(apt-get update -qq && apt-get install -y -qq wabt chromium curl jq)
 
 clean:
 	rm -rf bin $(WASM_DIR) bench.txt examples/chat/node_modules examples/chat/testdata/artifacts

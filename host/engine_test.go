@@ -19,8 +19,19 @@ import (
 	"github.com/capstream/capstream/internal/testwasm"
 )
 
+// cacheDir is the compilation and snapshot cache every engine in this
+// package's tests shares, so that each module is compiled and snapshotted
+// once per run (compiling is slow under -race).
+var cacheDir string
+
 func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "capstream-host-cache-")
+	if err != nil {
+		panic(err)
+	}
+	cacheDir = dir
 	code := m.Run()
+	os.RemoveAll(dir)
 	testwasm.Cleanup()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
@@ -65,7 +76,7 @@ func newFixtureEgress(t testing.TB, cfg host.Config, egressCfg *egress.Config) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.CacheDir, cfg.KV = t.TempDir(), store
+	cfg.CacheDir, cfg.KV = cacheDir, store
 	if egressCfg != nil {
 		cl, err := egress.New(*egressCfg)
 		if err != nil {

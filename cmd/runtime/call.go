@@ -36,6 +36,9 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := parseFlags(fs, rest); err != nil {
 		return err
 	}
+	if *token == "" {
+		*token = os.Getenv("CAPSTREAM_TOKEN")
+	}
 	body, err := readInputArg(*input)
 	if err != nil {
 		return err

@@ -21,9 +21,7 @@ func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags parses args; flags not given on the command line take the
-// value of the environment variable CAPSTREAM_<FLAG> (upper case, dashes as
-// underscores) when it is set. --help is not an error.
+// parseFlags parses args. --help is not an error.
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -31,6 +29,15 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		}
 		return &exitError{2}
 	}
+	return nil
+}
+
+// mirrorEnv gives each flag not set on the command line the value of the
+// environment variable CAPSTREAM_<FLAG> (upper case, dashes as
+// underscores), if it is set. Only serve's flags are mirrored (DESIGN §3):
+// the variables of other commands would collide with serve's
+// (CAPSTREAM_SECRET_* are guest secrets).
+func mirrorEnv(fs *flag.FlagSet) error {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	var err error

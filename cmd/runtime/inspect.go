@@ -26,7 +26,8 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	e, err := host.New(ctx, host.Config{})
+	// The manifest is all inspect needs: no snapshot.
+	e, err := host.New(ctx, host.Config{DisableSnapshots: true})
 	if err != nil {
 		return err
 	}

@@ -58,7 +58,7 @@ func toolNeeds(ctx context.Context, dir, name string) (capability.Needs, error) 
 	if _, err := os.Stat(dir); err != nil {
 		return capability.Needs{}, fmt.Errorf("reading the tool's needs: %w", err)
 	}
-	e, err := host.New(ctx, host.Config{})
+	e, err := host.New(ctx, host.Config{DisableSnapshots: true}) // needs only the manifests
 	if err != nil {
 		return capability.Needs{}, err
 	}

@@ -33,7 +33,7 @@ import (
 
 // serveFlags are the flags of capstream serve (DESIGN §3).
 type serveFlags struct {
-	addr, plugins, policy, dataDir                   string
+	addr, plugins, policy, dataDir, cacheDir         string
 	corsOrigins                                      stringList
 	secretFile, publicKey, jwksURL, issuer, audience string
 	cookieName                                       string
@@ -48,7 +48,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "address to listen on")
 	fs.StringVar(&f.plugins, "plugins", "plugins/wasm", "directory of .wasm tools")
 	fs.StringVar(&f.policy, "policy", "", "policy file (YAML); with --dev and none given, a dev policy in the data directory")
-	fs.StringVar(&f.dataDir, "data-dir", ".capstream", "directory for the KV store, the compilation cache and keys")
+	fs.StringVar(&f.dataDir, "data-dir", ".capstream", "directory for the KV store, keys and (by default) the compilation cache")
+	fs.StringVar(&f.cacheDir, "cache-dir", "", "compiled and pre-initialized tools, reused across restarts (default DATA_DIR/cache)")
 	fs.Var(&f.corsOrigins, "cors-origin", "an origin allowed to call the API from a browser, with credentials (repeatable)")
 	fs.StringVar(&f.secretFile, "jwt-secret-file", "", "HS256 secret for verifying tokens")
 	fs.StringVar(&f.publicKey, "jwt-public-key", "", "PEM public key (RSA, EC or Ed25519) for verifying tokens")
@@ -62,6 +63,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&f.maxCalls, "max-calls", 256, "calls running at once, in all")
 	fs.IntVar(&f.maxCallsPerPrincipal, "max-calls-per-principal", 16, "calls running at once, per subject")
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := mirrorEnv(fs); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
@@ -128,7 +132,11 @@ func serve(ctx context.Context, f serveFlags, log *zap.Logger, stdout io.Writer)
 		return err
 	}
 	defer eg.Close()
-	engine, err := host.New(ctx, host.Config{CacheDir: filepath.Join(f.dataDir, "cache"), KV: store, Egress: eg, Logger: log})
+	cacheDir := f.cacheDir
+	if cacheDir == "" {
+		cacheDir = filepath.Join(f.dataDir, "cache")
+	}
+	engine, err := host.New(ctx, host.Config{CacheDir: cacheDir, KV: store, Egress: eg, Logger: log})
 	if err != nil {
 		return err
 	}
