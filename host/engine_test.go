@@ -4,13 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"go.uber.org/goleak"
 
 	"github.com/capstream/capstream/host"
 	"github.com/capstream/capstream/internal/capability"
@@ -19,28 +16,7 @@ import (
 	"github.com/capstream/capstream/internal/testwasm"
 )
 
-// cacheDir is the compilation and snapshot cache every engine in this
-// package's tests shares, so that each module is compiled and snapshotted
-// once per run (compiling is slow under -race).
-var cacheDir string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "capstream-host-cache-")
-	if err != nil {
-		panic(err)
-	}
-	cacheDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	testwasm.Cleanup()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testwasm.Main(m, true) }
 
 // defaultLimits are generous enough for every well-behaved test tool.
 var defaultLimits = capability.Limits{Timeout: 5 * time.Second, Memory: 64 << 20, Output: 1 << 20, Events: 1000, HostCalls: 500}
@@ -76,7 +52,7 @@ func newFixtureEgress(t testing.TB, cfg host.Config, egressCfg *egress.Config) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.CacheDir, cfg.KV = cacheDir, store
+	cfg.CacheDir, cfg.KV = testwasm.CacheDir(), store
 	if egressCfg != nil {
 		cl, err := egress.New(*egressCfg)
 		if err != nil {

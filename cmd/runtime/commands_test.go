@@ -13,21 +13,7 @@ import (
 	"github.com/capstream/capstream/internal/testwasm"
 )
 
-// cacheDir is the --cache-dir every server in these tests shares, so that
-// each tool is compiled and snapshotted once per run.
-var cacheDir string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "capstream-cmd-cache-")
-	if err != nil {
-		panic(err)
-	}
-	cacheDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	testwasm.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testwasm.Main(m, false) }
 
 func TestInspect(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "notes.wasm")

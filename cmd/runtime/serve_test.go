@@ -45,7 +45,7 @@ func startDev(t *testing.T, extra ...string) *devServer {
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	d := &devServer{dataDir: t.TempDir(), stop: cancel, done: make(chan error, 1)}
-	args := append([]string{"serve", "--dev", "--addr", "127.0.0.1:0", "--plugins", pluginDir(t), "--data-dir", d.dataDir, "--cache-dir", cacheDir}, extra...)
+	args := append([]string{"serve", "--dev", "--addr", "127.0.0.1:0", "--plugins", pluginDir(t), "--data-dir", d.dataDir, "--cache-dir", testwasm.CacheDir()}, extra...)
 	go func() {
 		d.done <- run(ctx, args, pw, io.Discard)
 		pw.Close()

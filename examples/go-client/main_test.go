@@ -28,21 +28,7 @@ import (
 	"github.com/capstream/capstream/internal/testwasm"
 )
 
-// cacheDir is the compilation cache the tests' engines share, so that the
-// tool is compiled and pre-initialized once.
-var cacheDir string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "capstream-go-client-")
-	if err != nil {
-		panic(err)
-	}
-	cacheDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	testwasm.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testwasm.Main(m, false) }
 
 // TestResume runs the client through a proxy that breaks off its first two
 // event streams in the middle of an event: it must resume each time and
@@ -204,7 +190,7 @@ func newServer(t *testing.T) (*httptest.Server, string) {
 		t.Fatal(err)
 	}
 	// Without snapshots calls start slower, and the tool loads much faster.
-	engine, err := host.New(ctx, host.Config{CacheDir: cacheDir, DisableSnapshots: true})
+	engine, err := host.New(ctx, host.Config{CacheDir: testwasm.CacheDir(), DisableSnapshots: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"go.uber.org/goleak"
 
 	"github.com/capstream/capstream/host"
 	"github.com/capstream/capstream/internal/auth"
@@ -27,27 +26,7 @@ import (
 	"github.com/capstream/capstream/stream"
 )
 
-// cacheDir is the compilation cache every test's engine shares, so each
-// module is compiled once per run.
-var cacheDir string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "capstream-httpapi-cache-")
-	if err != nil {
-		panic(err)
-	}
-	cacheDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	testwasm.Cleanup()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testwasm.Main(m, true) }
 
 const testPolicy = `
 roles_claim: roles
@@ -91,7 +70,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	engine, err := host.New(ctx, host.Config{KV: kvs, CacheDir: cacheDir})
+	engine, err := host.New(ctx, host.Config{KV: kvs, CacheDir: testwasm.CacheDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,12 +7,15 @@ package testwasm
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+
+	"go.uber.org/goleak"
 )
 
 var (
@@ -125,4 +128,33 @@ func Cleanup() {
 		os.RemoveAll(dir)
 		dir = ""
 	}
+}
+
+var cacheDir string
+
+// CacheDir returns the compilation and snapshot cache that every engine in
+// the test binary shares (set up by Main), so that each module is compiled
+// and pre-initialized once per run: compiling is slow, above all under -race.
+func CacheDir() string { return cacheDir }
+
+// Main runs a package's tests (call it from TestMain) with a shared
+// CacheDir, removes what it built afterwards and, with checkLeaks, fails the
+// run if goroutines outlive the tests.
+func Main(m *testing.M, checkLeaks bool) {
+	dir, err := os.MkdirTemp("", "capstream-cache-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testwasm:", err)
+		os.Exit(1)
+	}
+	cacheDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	Cleanup()
+	if code == 0 && checkLeaks {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
