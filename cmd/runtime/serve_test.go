@@ -168,6 +168,12 @@ func TestServeDev(t *testing.T) {
 		if err != nil || len(lines) != 6 || !strings.Contains(lines[5], `"type":"call.completed"`) {
 			t.Fatalf("call --json: %v\n%s", err, out.String())
 		}
+		// A failed call exits 1, after printing why.
+		out.Reset()
+		err = run(context.Background(), []string{"call", "fetch", "--input", `{"url":"http://127.0.0.1:1/"}`, "--url", d.url, "--token", d.alice}, &out, io.Discard)
+		if ee, ok := err.(*exitError); !ok || ee.code != 1 || !strings.Contains(out.String(), "✗ failed (tool_error)") || !strings.Contains(out.String(), "denied") {
+			t.Fatalf("failed call: %v\n%s", err, out.String())
+		}
 		err = run(context.Background(), []string{"call", "whoami", "--url", d.url, "--token", d.bob + "x"}, &out, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), "unauthenticated") {
 			t.Fatalf("call with a bad token: %v", err)
