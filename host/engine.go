@@ -26,9 +26,6 @@ import (
 	"github.com/capstream/capstream/sdk/abi"
 )
 
-// ErrClosed is returned by an Engine that has been closed.
-var ErrClosed = errors.New("host: engine closed")
-
 // Config configures an Engine. The zero value is usable: no compilation
 // cache on disk, no KV store, no outbound HTTP.
 type Config struct {

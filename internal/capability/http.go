@@ -123,12 +123,6 @@ func methodAllowed(methods []string, m string) bool {
 	return slices.Contains(methods, "*") || slices.Contains(methods, m)
 }
 
-// Request is an outbound request as the allowlist sees it.
-type Request struct {
-	Method string
-	URL    *url.URL
-}
-
 // NormalizeURL returns a copy of u with its host lower-cased and its path
 // cleaned of dot segments; the egress client sends exactly the URL it
 // checked. It refuses user info, which could smuggle a second host.

@@ -57,7 +57,9 @@ func errTooManyCalls(msg string) *apiError {
 
 var errShuttingDown = &apiError{Status: http.StatusServiceUnavailable, Code: "shutting_down", Message: "the server is shutting down", RetryAfter: 5}
 
-var errNotReady = &apiError{Status: http.StatusServiceUnavailable, Code: "not_ready", Message: "not ready"}
+func errNotReady(msg string) *apiError {
+	return &apiError{Status: http.StatusServiceUnavailable, Code: "not_ready", Message: msg}
+}
 
 func errInternal(msg string) *apiError {
 	return &apiError{Status: http.StatusInternalServerError, Code: "internal", Message: msg}

@@ -196,10 +196,10 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request, _ httprouter.Par
 	case shutting:
 		writeError(w, errShuttingDown)
 	case len(s.cfg.Engine.Tools()) == 0:
-		writeError(w, &apiError{Status: http.StatusServiceUnavailable, Code: "not_ready", Message: "no tools are loaded"})
+		writeError(w, errNotReady("no tools are loaded"))
 	case s.cfg.Auth.Ready() != nil:
 		s.log.Warn("not ready", zap.Error(s.cfg.Auth.Ready()))
-		writeError(w, &apiError{Status: http.StatusServiceUnavailable, Code: "not_ready", Message: "token verification keys are not available"})
+		writeError(w, errNotReady("token verification keys are not available"))
 	default:
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "tools": len(s.cfg.Engine.Tools())})
 	}
