@@ -104,7 +104,8 @@ func (e *Engine) run(ctx context.Context, t *Tool, st *callState, export string)
 	if st.cap != nil {
 		limit = uint64(st.cap.Limits.Memory)
 	}
-	st.mem = &memoryLimit{limit: limit}
+	st.mem = &memoryLimit{limit: limit, image: t.image}
+	defer st.mem.release() // after the instance is closed, below
 	ctx = experimental.WithMemoryAllocator(ctx, st.mem)
 	ctx = context.WithValue(ctx, stateKey{}, st)
 

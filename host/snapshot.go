@@ -34,12 +34,21 @@ func (e *Engine) preinitialize(ctx context.Context, t *Tool, wasm []byte) error 
 	if err != nil {
 		return fmt.Errorf("%w: pre-initializing: %w", ErrInvalidManifest, err)
 	}
-	compiled, err := e.rt.CompileModule(ctx, snap)
+	// The snapshot's memory becomes the tool's image: instances map it
+	// rather than copying its data segments (memory.go).
+	detached, image, err := wasmsnap.DetachData(snap)
+	if err != nil {
+		return fmt.Errorf("%w: pre-initializing: %w", ErrInvalidManifest, err)
+	}
+	compiled, err := e.rt.CompileModule(ctx, detached)
 	if err != nil {
 		return fmt.Errorf("compiling the pre-initialized module: %w", err)
 	}
 	t.compiled.Close(ctx)
 	t.compiled, t.hasInit = compiled, false
+	if image != nil {
+		t.image = &memoryImage{bytes: image}
+	}
 	if mem, ok := compiled.ExportedMemories()[abi.ExportMemory]; ok {
 		t.minMemory = uint64(mem.Min()) * wasmPageSize
 	}

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/experimental"
 
 	"github.com/capstream/capstream/internal/capability"
 )
@@ -100,37 +99,6 @@ func (st *callState) bytes(fn string, ptr, n uint32) []byte {
 // stage sets what the next read returns.
 func (st *callState) stage(b []byte) { st.staged = b }
 
-// memoryLimit is the experimental.MemoryAllocator of one instance: it
-// refuses to grow past the call's limit, so memory.grow returns -1, and
-// remembers that it did so the call can end with memory_limit.
-type memoryLimit struct {
-	limit   uint64
-	refused bool
-	buf     []byte
-}
-
-// Allocate implements experimental.MemoryAllocator.
-func (m *memoryLimit) Allocate(_, _ uint64) experimental.LinearMemory { return m }
-
-// Reallocate implements experimental.LinearMemory. New bytes are zero.
-func (m *memoryLimit) Reallocate(size uint64) []byte {
-	if size > m.limit {
-		m.refused = true
-		return nil
-	}
-	if size <= uint64(cap(m.buf)) {
-		m.buf = m.buf[:size] // bytes past the old length were never written: zero
-		return m.buf
-	}
-	grown := make([]byte, size, min(max(size, 2*uint64(cap(m.buf))), m.limit))
-	copy(grown, m.buf)
-	m.buf = grown
-	return m.buf
-}
-
-// Free implements experimental.LinearMemory.
-func (m *memoryLimit) Free() { m.buf = nil }
-
 // stderrBuffer keeps the beginning and the end of what a guest writes to
 // stderr, for trap messages: a Go runtime says what went wrong first, then
 // dumps its goroutines.
@@ -162,8 +130,3 @@ func (b *stderrBuffer) String() string {
 	}
 	return fmt.Sprintf("%s\n… %d bytes …\n%s", b.head, b.dropped, b.tail)
 }
-
-var (
-	_ experimental.MemoryAllocator = (*memoryLimit)(nil)
-	_ experimental.LinearMemory    = (*memoryLimit)(nil)
-)

@@ -41,8 +41,9 @@ type Tool struct {
 
 	compiled  wazero.CompiledModule
 	schema    *jsonschema.Schema
-	hasInit   bool   // exports _initialize
-	minMemory uint64 // bytes of memory an instance starts with
+	hasInit   bool         // exports _initialize
+	minMemory uint64       // bytes of memory an instance starts with
+	image     *memoryImage // what that memory holds
 }
 
 // manifest is the JSON a tool pushes from capstream_manifest (sdk/ABI.md).
@@ -120,7 +121,7 @@ func (e *Engine) Load(ctx context.Context, file string, wasm []byte) (*Tool, err
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if prev, ok := e.tools[t.Name]; ok {
-		t.compiled.Close(ctx)
+		t.close(ctx)
 		return nil, &LoadError{File: file, Err: fmt.Errorf("%w %q: already loaded from %s", ErrDuplicateTool, t.Name, prev.File)}
 	}
 	e.tools[t.Name] = t
@@ -137,23 +138,26 @@ func (e *Engine) compile(ctx context.Context, file string, wasm []byte) (*Tool, 
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotWasm, err)
 	}
-	t := &Tool{File: file, Digest: "sha256:" + hex.EncodeToString(sum[:]), compiled: compiled}
+	t := &Tool{File: file, Digest: "sha256:" + hex.EncodeToString(sum[:]), compiled: compiled, image: &memoryImage{}}
 	if err := e.checkShape(t); err != nil {
 		compiled.Close(ctx)
 		return nil, err
 	}
 	if t.hasInit && !e.cfg.DisableSnapshots {
 		if err := e.preinitialize(ctx, t, wasm); err != nil {
-			t.compiled.Close(ctx)
+			t.close(ctx)
 			return nil, err
 		}
 	}
 	if err := e.readManifest(ctx, t); err != nil {
-		compiled.Close(ctx)
+		t.close(ctx)
 		return nil, err
 	}
 	return t, nil
 }
+
+// close releases the tool's compiled code.
+func (t *Tool) close(ctx context.Context) { t.compiled.Close(ctx) }
 
 // checkShape checks the module's imports and exports against sdk/ABI.md.
 func (e *Engine) checkShape(t *Tool) error {
