@@ -8,7 +8,7 @@ DATA_DIR ?= .capstream
 
 GO_PLUGINS := $(PLUGINS:%=$(WASM_DIR)/%.wasm)
 
-.PHONY: all run build plugins test test-short bench lint fmt check clean deps
+.PHONY: all run build plugins test test-short bench bench-peers lint fmt check clean deps
 
 all: build plugins
 
@@ -47,6 +47,12 @@ test-short:
 
 bench: plugins
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./host/ | tee bench.txt
+
+# Per-call time of capstream vs Extism, each call in a fresh instance
+# (bench/peers: a module of its own, so the main module never depends on
+# Extism). Builds both echo guests itself; the last line is the speedup.
+bench-peers:
+	cd bench/peers && $(GO) run .
 
 lint:
 	$(GO) vet ./...
