@@ -8,7 +8,7 @@ DATA_DIR ?= .capstream
 
 GO_PLUGINS := $(PLUGINS:%=$(WASM_DIR)/%.wasm)
 
-.PHONY: all run build plugins test test-short bench bench-peers lint fmt check clean deps
+.PHONY: all run build plugins test test-long fuzz test-short bench bench-peers lint fmt check clean deps
 
 all: build plugins
 
@@ -41,6 +41,32 @@ test: plugins examples/chat/node_modules
 examples/chat/node_modules: examples/chat/package.json examples/chat/package-lock.json
 	npm ci --prefix examples/chat --no-audit --no-fund
 	@touch $@
+
+# The long tests (build tag long: 1,000 live streaming calls, SIGTERM under
+# that load), then every fuzz target for FUZZTIME each. .ci/run runs this
+# after make test.
+test-long: plugins
+	$(GO) test -tags long -run '^TestLong' -count=1 -timeout 40m ./...
+	$(MAKE) fuzz
+
+# Each fuzz target with its corpus in testdata/fuzz, for a bounded time.
+FUZZTIME ?= 20s
+FUZZ_TARGETS := \
+	./stream:FuzzWriterRoundTrip \
+	./internal/policy:FuzzParse \
+	./internal/auth:FuzzAuthenticate \
+	./internal/auth:FuzzTicketsCheck \
+	./host:FuzzHostBoundary \
+	./internal/kv:FuzzIsolation \
+	./internal/wasmsnap:FuzzSnapshot \
+	./internal/wasmsnap:FuzzLEB128
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 test-short:
 	$(GO) test -short ./...
