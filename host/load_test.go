@@ -179,3 +179,64 @@ func TestSnapshotCachedAndClean(t *testing.T) {
 		}
 	}
 }
+
+// TestRestartCompilesOnlyTheSnapshot: with the snapshot cached, a restart
+// compiles the snapshot and not the original module; a damaged cached
+// snapshot is made again.
+func TestRestartCompilesOnlyTheSnapshot(t *testing.T) {
+	ctx := context.Background()
+	cache := t.TempDir()
+	wasm := testwasm.Go(t, "host/testdata/guests/counter")
+	// compiled lists the compilation cache's files (not the snapshots).
+	compiled := func() []string {
+		var files []string
+		filepath.WalkDir(cache, func(path string, d os.DirEntry, err error) error {
+			if d != nil && d.IsDir() && d.Name() == "snapshots" {
+				return filepath.SkipDir
+			}
+			if err == nil && !d.IsDir() {
+				files = append(files, path)
+			}
+			return nil
+		})
+		return files
+	}
+	load := func() {
+		t.Helper()
+		e, err := host.New(ctx, host.Config{CacheDir: cache})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close(ctx)
+		tool, err := e.Load(ctx, "counter.wasm", wasm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &capability.Capability{ID: "x", Subject: "alice", Tool: tool.Name, Limits: defaultLimits}
+		if res := e.Call(ctx, host.Invocation{Tool: tool, Capability: c, Input: json.RawMessage(`{}`)}); string(res.Output) != `{"count":1}` {
+			t.Fatalf("output %s, failure %v", res.Output, res.Failure)
+		}
+	}
+
+	load()
+	if n := len(compiled()); n != 3 {
+		t.Fatalf("first start compiled %d modules, want 3 (the original, the instrumented copy a snapshot is taken from, the snapshot)", n)
+	}
+	for _, f := range compiled() {
+		os.Remove(f)
+	}
+	load()
+	if n := len(compiled()); n != 1 {
+		t.Fatalf("a restart compiled %d modules, want 1 (the cached snapshot)", n)
+	}
+
+	snaps, _ := filepath.Glob(filepath.Join(cache, "snapshots", "*.wasm"))
+	if len(snaps) != 1 {
+		t.Fatalf("%d snapshots, want 1", len(snaps))
+	}
+	os.WriteFile(snaps[0], []byte("\x00asm\x01\x00\x00\x00damaged"), 0o600)
+	load()
+	if b, _ := os.ReadFile(snaps[0]); bytes.HasSuffix(b, []byte("damaged")) {
+		t.Fatal("the damaged snapshot was not made again")
+	}
+}

@@ -34,8 +34,13 @@ func (e *Engine) preinitialize(ctx context.Context, t *Tool, wasm []byte) error 
 	if err != nil {
 		return fmt.Errorf("%w: pre-initializing: %w", ErrInvalidManifest, err)
 	}
-	// The snapshot's memory becomes the tool's image: instances map it
-	// rather than copying its data segments (memory.go).
+	return e.useSnapshot(ctx, t, snap)
+}
+
+// useSnapshot makes t run from snap, a snapshot of its module.
+func (e *Engine) useSnapshot(ctx context.Context, t *Tool, snap []byte) error {
+	// The snapshot's memory becomes the tool's image: instances start from
+	// a copy of it rather than from its data segments (memory.go).
 	detached, image, err := wasmsnap.DetachData(snap)
 	if err != nil {
 		return fmt.Errorf("%w: pre-initializing: %w", ErrInvalidManifest, err)
@@ -44,28 +49,40 @@ func (e *Engine) preinitialize(ctx context.Context, t *Tool, wasm []byte) error 
 	if err != nil {
 		return fmt.Errorf("compiling the pre-initialized module: %w", err)
 	}
-	t.compiled.Close(ctx)
-	t.compiled, t.hasInit = compiled, false
-	if image != nil {
-		t.image = &memoryImage{bytes: image}
+	if t.compiled != nil {
+		t.compiled.Close(ctx)
 	}
+	t.compiled, t.hasInit = compiled, false
+	t.image = &memoryImage{bytes: image}
 	if mem, ok := compiled.ExportedMemories()[abi.ExportMemory]; ok {
 		t.minMemory = uint64(mem.Min()) * wasmPageSize
 	}
 	return nil
 }
 
-// snapshot returns the pre-initialized module of wasm, from the cache when
-// it is there.
-func (e *Engine) snapshot(ctx context.Context, t *Tool, wasm []byte) ([]byte, error) {
-	var file string
-	if e.cfg.CacheDir != "" {
-		name := strings.TrimPrefix(t.Digest, "sha256:") + "." + snapshotVersion + ".wasm"
-		file = filepath.Join(e.cfg.CacheDir, "snapshots", name)
-		if b, err := os.ReadFile(file); err == nil {
-			return b, nil
-		}
+// snapshotFile is where the snapshot of the module with this digest is
+// cached; "" without a cache directory.
+func (e *Engine) snapshotFile(digest string) string {
+	if e.cfg.CacheDir == "" {
+		return ""
 	}
+	name := strings.TrimPrefix(digest, "sha256:") + "." + snapshotVersion + ".wasm"
+	return filepath.Join(e.cfg.CacheDir, "snapshots", name)
+}
+
+// cachedSnapshot returns the cached snapshot of the module with this
+// digest, if there is one and snapshots are on.
+func (e *Engine) cachedSnapshot(digest string) ([]byte, bool) {
+	file := e.snapshotFile(digest)
+	if file == "" || e.cfg.DisableSnapshots {
+		return nil, false
+	}
+	b, err := os.ReadFile(file)
+	return b, err == nil
+}
+
+// snapshot returns the pre-initialized module of wasm, made now and cached.
+func (e *Engine) snapshot(ctx context.Context, t *Tool, wasm []byte) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, snapshotTimeout)
 	defer cancel()
 	st := &callState{e: e, manifest: true}
@@ -76,7 +93,7 @@ func (e *Engine) snapshot(ctx context.Context, t *Tool, wasm []byte) ([]byte, er
 		}
 		return nil, err
 	}
-	if file != "" {
+	if file := e.snapshotFile(t.Digest); file != "" {
 		if err := writeFileAtomic(file, snap); err != nil {
 			e.log.Warn("caching a snapshot failed: the next start makes it again")
 		}

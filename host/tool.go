@@ -11,9 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/tetratelabs/wazero"
@@ -82,31 +84,57 @@ var (
 )
 
 // LoadDir loads every .wasm file in dir. A file that cannot be loaded is
-// reported as a *LoadError and the others still load; a tool whose name is
-// already taken is refused. The error is non-nil only if dir cannot be read.
+// reported as a *LoadError and the others still load; when two files name
+// the same tool, the first in directory order wins and the other is refused.
+// Files are compiled concurrently, one per CPU. The error is non-nil only if
+// dir cannot be read.
 func (e *Engine) LoadDir(ctx context.Context, dir string) ([]*Tool, []error, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading plugin directory: %w", err)
 	}
+	var files []string
+	for _, ent := range entries {
+		if !ent.IsDir() && strings.HasSuffix(ent.Name(), ".wasm") {
+			files = append(files, filepath.Join(dir, ent.Name()))
+		}
+	}
+	type loaded struct {
+		t   *Tool
+		err error
+	}
+	results := make([]loaded, len(files))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for i, file := range files {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			wasm, err := os.ReadFile(file)
+			if err != nil {
+				results[i].err = &LoadError{File: file, Err: err}
+				return
+			}
+			t, err := e.compile(ctx, file, wasm)
+			if err != nil {
+				err = &LoadError{File: file, Err: err}
+			}
+			results[i] = loaded{t, err}
+		})
+	}
+	wg.Wait()
+
 	var tools []*Tool
 	var errs []error
-	for _, ent := range entries {
-		if ent.IsDir() || !strings.HasSuffix(ent.Name(), ".wasm") {
+	for _, r := range results {
+		if r.err == nil {
+			r.err = e.add(ctx, r.t)
+		}
+		if r.err != nil {
+			errs = append(errs, r.err)
 			continue
 		}
-		file := filepath.Join(dir, ent.Name())
-		wasm, err := os.ReadFile(file)
-		if err != nil {
-			errs = append(errs, &LoadError{File: file, Err: err})
-			continue
-		}
-		t, err := e.Load(ctx, file, wasm)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		tools = append(tools, t)
+		tools = append(tools, r.t)
 	}
 	return tools, errs, nil
 }
@@ -118,15 +146,23 @@ func (e *Engine) Load(ctx context.Context, file string, wasm []byte) (*Tool, err
 	if err != nil {
 		return nil, &LoadError{File: file, Err: err}
 	}
+	if err := e.add(ctx, t); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// add makes a compiled tool callable, unless its name is taken.
+func (e *Engine) add(ctx context.Context, t *Tool) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if prev, ok := e.tools[t.Name]; ok {
 		t.close(ctx)
-		return nil, &LoadError{File: file, Err: fmt.Errorf("%w %q: already loaded from %s", ErrDuplicateTool, t.Name, prev.File)}
+		return &LoadError{File: t.File, Err: fmt.Errorf("%w %q: already loaded from %s", ErrDuplicateTool, t.Name, prev.File)}
 	}
 	e.tools[t.Name] = t
-	e.log.Info("loaded tool", zap.String("tool", t.Name), zap.String("file", file), zap.String("digest", t.Digest))
-	return t, nil
+	e.log.Info("loaded tool", zap.String("tool", t.Name), zap.String("file", t.File), zap.String("digest", t.Digest))
+	return nil
 }
 
 func (e *Engine) compile(ctx context.Context, file string, wasm []byte) (*Tool, error) {
@@ -134,13 +170,31 @@ func (e *Engine) compile(ctx context.Context, file string, wasm []byte) (*Tool, 
 		return nil, ErrNotWasm
 	}
 	sum := sha256.Sum256(wasm)
+	t := &Tool{File: file, Digest: "sha256:" + hex.EncodeToString(sum[:]), image: &memoryImage{}}
+	if snap, ok := e.cachedSnapshot(t.Digest); ok {
+		// Pre-initialized at an earlier start: compile the snapshot only.
+		// It has the original's imports and exports, less _initialize.
+		if err := e.useSnapshot(ctx, t, snap); err == nil {
+			if err := e.checkShape(t); err != nil {
+				t.close(ctx)
+				return nil, err
+			}
+			if err := e.readManifest(ctx, t); err != nil {
+				t.close(ctx)
+				return nil, err
+			}
+			return t, nil
+		}
+		e.log.Warn("a cached snapshot does not compile: making it again", zap.String("file", file))
+	}
+
 	compiled, err := e.rt.CompileModule(ctx, wasm)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotWasm, err)
 	}
-	t := &Tool{File: file, Digest: "sha256:" + hex.EncodeToString(sum[:]), compiled: compiled, image: &memoryImage{}}
+	t.compiled = compiled
 	if err := e.checkShape(t); err != nil {
-		compiled.Close(ctx)
+		t.close(ctx)
 		return nil, err
 	}
 	if t.hasInit && !e.cfg.DisableSnapshots {
@@ -157,7 +211,11 @@ func (e *Engine) compile(ctx context.Context, file string, wasm []byte) (*Tool, 
 }
 
 // close releases the tool's compiled code.
-func (t *Tool) close(ctx context.Context) { t.compiled.Close(ctx) }
+func (t *Tool) close(ctx context.Context) {
+	if t.compiled != nil {
+		t.compiled.Close(ctx)
+	}
+}
 
 // checkShape checks the module's imports and exports against sdk/ABI.md.
 func (e *Engine) checkShape(t *Tool) error {
