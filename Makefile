@@ -71,8 +71,23 @@ fuzz:
 test-short:
 	$(GO) test -short ./...
 
+# benchstat runs from its own module (go run pkg@version), so golang.org/x/perf
+# stays out of go.mod.
+BENCHSTAT ?= $(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
+
+# Every benchmark of the main module into bench.txt, then benchstat's medians
+# with 95% confidence intervals: six runs each; the restart benchmark, whose
+# every run starts the server anew, three restarts a run.
+# BenchmarkIdleSubscribers needs about 11,000 open files per process and skips
+# if RLIMIT_NOFILE's hard limit is lower. pipefail: a failed benchmark fails
+# the target despite tee.
+bench: SHELL := /bin/bash
 bench: plugins
-	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./host/ | tee bench.txt
+	set -o pipefail; $(GO) test -run '^$$' -bench . -benchmem -count 6 -timeout 60m \
+		./host/ ./stream/ ./internal/... | tee bench.txt
+	set -o pipefail; $(GO) test -run '^$$' -bench . -benchmem -count 6 -benchtime 3x -timeout 30m \
+		./cmd/runtime/ | tee -a bench.txt
+	$(BENCHSTAT) bench.txt
 
 # Per-call time of capstream vs Extism, each call in a fresh instance
 # (bench/peers: a module of its own, so the main module never depends on
