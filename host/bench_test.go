@@ -25,14 +25,20 @@ func benchCall(b *testing.B, tool *host.Tool, f *fixture, input string) {
 }
 
 // BenchmarkCallEcho runs the Go-built echo from its load-time snapshot, and,
-// for comparison in the same run, with the Go runtime initialized per call.
+// for comparison in the same run, with the Go runtime initialized per call,
+// and from the snapshot but compiled without wazero's termination checks:
+// what keeping every call interruptible costs (never done in production).
 func BenchmarkCallEcho(b *testing.B) {
 	for _, mode := range []struct {
-		name    string
-		disable bool
-	}{{"snapshot", false}, {"initialize-per-call", true}} {
+		name string
+		cfg  host.Config
+	}{
+		{"snapshot", host.Config{}},
+		{"initialize-per-call", host.Config{DisableSnapshots: true}},
+		{"snapshot-uninterruptible", host.Uninterruptible(host.Config{})},
+	} {
 		b.Run(mode.name, func(b *testing.B) {
-			f := newFixtureConfig(b, host.Config{DisableSnapshots: mode.disable})
+			f := newFixtureConfig(b, mode.cfg)
 			benchCall(b, f.load("plugins/echo"), f, `{"text":"hello"}`)
 		})
 	}

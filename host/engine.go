@@ -47,6 +47,11 @@ type Config struct {
 	// start-up) in every call instead of once at load time. Zero:
 	// snapshots on (see snapshot.go).
 	DisableSnapshots bool
+
+	// uninterruptible compiles guests without wazero's termination checks
+	// (close-on-context-done), so that a guest in a loop cannot be stopped.
+	// Only the benchmark that measures what interruptibility costs sets it.
+	uninterruptible bool
 }
 
 // Engine loads tools and runs calls. It is safe for concurrent use; every
@@ -75,7 +80,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	e := &Engine{cfg: cfg, log: log.Named("host"), tools: map[string]*Tool{}}
 
-	rc := wazero.NewRuntimeConfig().WithCloseOnContextDone(true)
+	rc := wazero.NewRuntimeConfig().WithCloseOnContextDone(!cfg.uninterruptible)
 	if cfg.CacheDir != "" {
 		cache, err := wazero.NewCompilationCacheWithDir(filepath.Clean(cfg.CacheDir))
 		if err != nil {
