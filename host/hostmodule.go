@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"path/filepath"
+	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"go.uber.org/zap"
 
 	"github.com/capstream/capstream/internal/egress"
 	"github.com/capstream/capstream/internal/kv"
@@ -25,6 +28,25 @@ const (
 	maxHTTPRequest = 2 << 20
 	maxKVList      = 1000
 )
+
+// Bounds of what a guest names in an event: a KV key, an HTTP method or
+// URL, and messages that may quote them. Unlike log lines and output, they
+// do not count against outputBytes, so without a bound a guest could make
+// events as large as its memory (a 16 MiB key) as often as its host calls
+// allow. Longer text is cut and ends with "…".
+const (
+	maxEventKey    = 1024 // the longest key sdk/ABI.md allows
+	maxEventMethod = 64
+	maxEventURL    = 4 << 10
+)
+
+// eventText returns s, or its first n bytes (at a rune boundary) and "…".
+func eventText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return string(cutUTF8([]byte(s), n)) + "…"
+}
 
 var (
 	i32 = api.ValueTypeI32
@@ -59,10 +81,17 @@ func (e *Engine) hostModule() wazero.HostModuleBuilder {
 }
 
 // state returns the call state of the instance mod, the module whose guest
-// code called the host function.
+// code called the host function. If the call's context is done (deadline or
+// cancellation) it unwinds the guest instead: wazero closes the instance
+// from another goroutine, so a guest woken by the same cancellation (from a
+// WASI sleep, say) could otherwise still get a host call done, such as a KV
+// write, after its call ended.
 func state(ctx context.Context, mod api.Module) *callState {
 	st := ctx.Value(stateKey{}).(*callState)
 	st.mod = mod
+	if ctx.Err() != nil {
+		panic(errAbort) // finish reports the deadline or the cancellation
+	}
 	return st
 }
 
@@ -73,11 +102,45 @@ func ret(stack []uint64, code int32) { stack[0] = api.EncodeI32(code) }
 
 // refuse stages a message for the guest and returns an error code.
 func (st *callState) refuse(stack []uint64, code int32, msg string) {
-	if len(msg) > abi.MaxErrorMessage {
-		msg = msg[:abi.MaxErrorMessage]
-	}
-	st.stage([]byte(msg))
+	st.stage(validUTF8(cutUTF8([]byte(msg), abi.MaxErrorMessage)))
 	ret(stack, code)
+}
+
+// cutUTF8 returns b cut to at most n bytes, before the rune that the cut
+// would split, so that cutting valid UTF-8 keeps it valid.
+func cutUTF8(b []byte, n int) []byte {
+	if len(b) <= n {
+		return b
+	}
+	i := n // back up to the start of the rune that holds b[n]
+	for i > 0 && i > n-utf8.UTFMax && !utf8.RuneStart(b[i]) {
+		i--
+	}
+	if r, size := utf8.DecodeRune(b[i:]); (r != utf8.RuneError || size > 1) && i+size > n {
+		return b[:i]
+	}
+	return b[:n]
+}
+
+// validUTF8 returns b with each byte that is not part of a valid UTF-8
+// sequence replaced by U+FFFD, as encoding/json does for strings; b itself
+// if it is valid. sdk/ABI.md: invalid sequences in logs and output are
+// replaced in events.
+func validUTF8(b []byte) []byte {
+	if utf8.Valid(b) {
+		return b
+	}
+	out := make([]byte, 0, len(b)+8)
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		if r == utf8.RuneError && size == 1 {
+			out = utf8.AppendRune(out, utf8.RuneError)
+		} else {
+			out = append(out, b[:size]...)
+		}
+		b = b[size:]
+	}
+	return out
 }
 
 // stageLen stages b and returns its length.
@@ -110,20 +173,21 @@ func hostSetOutput(ctx context.Context, mod api.Module, stack []uint64) {
 		st.refuse(stack, abi.ErrInvalid, "output is not valid JSON")
 		return
 	}
+	// json.Valid does not look at the UTF-8 inside strings, the only place
+	// where valid JSON may hold a byte above 0x7f: replacing invalid
+	// sequences there keeps the JSON valid and call.completed UTF-8.
+	out := validUTF8(b)
 	if !st.manifest {
-		st.addOutput(len(b) - len(st.output))
+		st.addOutput(len(out) - len(st.output))
 	}
-	st.output = append(json.RawMessage(nil), b...)
+	st.output = append(json.RawMessage(nil), out...)
 	ret(stack, abi.OK)
 }
 
 func hostSetError(ctx context.Context, mod api.Module, stack []uint64) {
 	st := state(ctx, mod)
 	b := st.bytes(abi.FuncSetError, u32(stack[0]), u32(stack[1]))
-	if len(b) > maxToolError {
-		b = b[:maxToolError]
-	}
-	st.toolErr = string(b)
+	st.toolErr = string(validUTF8(cutUTF8(b, maxToolError)))
 	ret(stack, abi.OK)
 }
 
@@ -240,7 +304,7 @@ func hostHTTP(ctx context.Context, mod api.Module, stack []uint64) {
 		return
 	}
 	if err := json.Unmarshal(b, &req); err != nil {
-		ev.Error = &HostError{Code: "invalid", Message: "request is not valid JSON: " + err.Error()}
+		ev.Error = &HostError{Code: "invalid", Message: eventText("request is not valid JSON: "+err.Error(), abi.MaxErrorMessage)}
 		st.emit(EventHTTP, ev)
 		st.refuse(stack, abi.ErrInvalid, ev.Error.Message)
 		return
@@ -248,27 +312,27 @@ func hostHTTP(ctx context.Context, mod api.Module, stack []uint64) {
 	if req.Method == "" {
 		req.Method = "GET"
 	}
-	ev.Method = req.Method
+	ev.Method = eventText(req.Method, maxEventMethod)
 	if st.e.cfg.Egress == nil {
-		ev.URL = redactURL(req.URL)
+		ev.URL = eventText(redactURL(req.URL), maxEventURL)
 		ev.Denied = &Denial{Grant: "http", Reason: "outbound HTTP is not configured on this host"}
 		st.emit(EventHTTP, ev)
 		st.refuse(stack, abi.ErrDenied, ev.Denied.Reason)
 		return
 	}
-	ev.URL = st.e.cfg.Egress.Redact(req.URL)
+	ev.URL = eventText(st.e.cfg.Egress.Redact(req.URL), maxEventURL)
 	start := time.Now()
 	resp, err := st.e.cfg.Egress.Do(ctx, st.cap.HTTP, egress.Request{Method: req.Method, URL: req.URL, Headers: req.Headers, Body: req.Body})
 	ev.DurationMs = time.Since(start).Milliseconds()
 	var denied *egress.Denied
 	switch {
 	case errors.As(err, &denied):
-		ev.Denied = &Denial{Grant: "http", Reason: denied.Reason}
+		ev.Denied = &Denial{Grant: "http", Reason: eventText(denied.Reason, abi.MaxErrorMessage)}
 		st.emit(EventHTTP, ev)
 		st.refuse(stack, abi.ErrDenied, denied.Reason)
 		return
 	case err != nil:
-		ev.Error = &HostError{Code: "upstream", Message: err.Error()}
+		ev.Error = &HostError{Code: "upstream", Message: eventText(err.Error(), abi.MaxErrorMessage)}
 		st.emit(EventHTTP, ev)
 		st.refuse(stack, abi.ErrUpstream, err.Error())
 		return
@@ -277,7 +341,7 @@ func hostHTTP(ctx context.Context, mod api.Module, stack []uint64) {
 	if err != nil {
 		st.abort(CodeInternal, "encoding the http response: "+err.Error())
 	}
-	ev.Status, ev.Bytes, ev.URL = resp.Status, resp.Bytes, resp.URL
+	ev.Status, ev.Bytes, ev.URL = resp.Status, resp.Bytes, eventText(resp.URL, maxEventURL)
 	st.emit(EventHTTP, ev)
 	st.stageLen(stack, out)
 }
@@ -289,7 +353,7 @@ func (st *callState) kvKey(stack []uint64, fn, op string, ptr, n uint32, write b
 	if !st.acting(stack) {
 		return "", false
 	}
-	ev := kvData{Op: op, Key: string(key)}
+	ev := kvData{Op: op, Key: eventText(string(key), maxEventKey)}
 	switch {
 	case st.e.cfg.KV == nil:
 		ev.Denied = &Denial{Grant: "kv", Reason: "no key-value store is configured on this host"}
@@ -324,9 +388,18 @@ func (st *callState) kvFail(stack []uint64, ev kvData, err error) {
 	case errors.Is(err, kv.ErrValueTooLarge):
 		code, name = abi.ErrTooLarge, "too_large"
 	}
-	ev.Error = &HostError{Code: name, Message: err.Error()}
+	msg := err.Error()
+	if code == abi.ErrStorage {
+		// A file system error quotes the store's path (bbolt's "truncate
+		// <data dir>/kv.db: file too large"): the guest and the caller get
+		// its base name only, the operator the whole error.
+		st.e.log.Warn("kv store failed", zap.String("namespace", st.cap.Namespace()), zap.String("op", ev.Op), zap.Error(err))
+		path := st.e.cfg.KV.Path()
+		msg = strings.ReplaceAll(msg, path, filepath.Base(path))
+	}
+	ev.Error = &HostError{Code: name, Message: eventText(msg, abi.MaxErrorMessage)}
 	st.emit(EventKV, ev)
-	st.refuse(stack, code, err.Error())
+	st.refuse(stack, code, msg)
 }
 
 func hostKVGet(ctx context.Context, mod api.Module, stack []uint64) {
@@ -335,7 +408,7 @@ func hostKVGet(ctx context.Context, mod api.Module, stack []uint64) {
 	if !ok {
 		return
 	}
-	ev := kvData{Op: "get", Key: key}
+	ev := kvData{Op: "get", Key: eventText(key, maxEventKey)}
 	v, err := st.e.cfg.KV.Get(st.cap.Namespace(), key)
 	hit := err == nil
 	ev.Hit = &hit
@@ -361,7 +434,7 @@ func hostKVSet(ctx context.Context, mod api.Module, stack []uint64) {
 		return
 	}
 	n := len(value)
-	ev := kvData{Op: "set", Key: key, Bytes: &n}
+	ev := kvData{Op: "set", Key: eventText(key, maxEventKey), Bytes: &n}
 	if err := st.e.cfg.KV.Set(st.cap.Namespace(), key, value, st.cap.KV.Quota); err != nil {
 		st.kvFail(stack, ev, err)
 		return
@@ -376,7 +449,7 @@ func hostKVDelete(ctx context.Context, mod api.Module, stack []uint64) {
 	if !ok {
 		return
 	}
-	ev := kvData{Op: "delete", Key: key}
+	ev := kvData{Op: "delete", Key: eventText(key, maxEventKey)}
 	existed, err := st.e.cfg.KV.Delete(st.cap.Namespace(), key)
 	if err != nil {
 		st.kvFail(stack, ev, err)
@@ -393,7 +466,7 @@ func hostKVList(ctx context.Context, mod api.Module, stack []uint64) {
 	if !ok {
 		return
 	}
-	ev := kvData{Op: "list", Key: prefix}
+	ev := kvData{Op: "list", Key: eventText(prefix, maxEventKey)}
 	keys, err := st.e.cfg.KV.List(st.cap.Namespace(), prefix, maxKVList)
 	if err != nil {
 		st.kvFail(stack, ev, err)

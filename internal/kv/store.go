@@ -24,6 +24,7 @@ var (
 type Store struct {
 	db   *bolt.DB
 	opts Options
+	path string
 }
 
 // Open opens the store at path, creating the file and its parent directories
@@ -74,7 +75,7 @@ func open(path string, opts Options, openFile func(string, int, os.FileMode) (*o
 			return nil, fmt.Errorf("opening kv store %q: initializing: %w", path, err)
 		}
 	}
-	return &Store{db: db, opts: opts}, nil
+	return &Store{db: db, opts: opts, path: path}, nil
 }
 
 // initialized reports whether db already holds the store's buckets, so that
@@ -96,6 +97,11 @@ func (s *Store) Close() error {
 	}
 	return nil
 }
+
+// Path returns the file the store was opened at, as given to Open. Errors
+// of the file system quote it; a caller that shows them to someone who
+// should not learn the host's layout can take it out.
+func (s *Store) Path() string { return s.path }
 
 // Get returns a copy of the value of key in namespace ns, or ErrNotFound.
 func (s *Store) Get(ns, key string) ([]byte, error) {
