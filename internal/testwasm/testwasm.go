@@ -134,21 +134,38 @@ var cacheDir string
 
 // CacheDir returns the compilation and snapshot cache that every engine in
 // the test binary shares (set up by Main), so that each module is compiled
-// and pre-initialized once per run: compiling is slow, above all under -race.
+// and pre-initialized once: compiling is slow, above all under -race. The
+// directory outlives the test binary and is shared by every package's tests
+// (CAPSTREAM_TEST_CACHE, or capstream-test in the user's cache directory):
+// both caches are keyed by content and written atomically, so packages
+// running at once share them safely. Tests of the caches themselves use
+// directories of their own.
 func CacheDir() string { return cacheDir }
 
-// Main runs a package's tests (call it from TestMain) with a shared
+// sharedCacheDir returns the directory CacheDir names, made if needed.
+func sharedCacheDir() (string, error) {
+	dir := os.Getenv("CAPSTREAM_TEST_CACHE")
+	if dir == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			base = os.TempDir()
+		}
+		dir = filepath.Join(base, "capstream-test")
+	}
+	return dir, os.MkdirAll(dir, 0o700)
+}
+
+// Main runs a package's tests (call it from TestMain) with the shared
 // CacheDir, removes what it built afterwards and, with checkLeaks, fails the
 // run if goroutines outlive the tests.
 func Main(m *testing.M, checkLeaks bool) {
-	dir, err := os.MkdirTemp("", "capstream-cache-")
+	dir, err := sharedCacheDir()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testwasm:", err)
 		os.Exit(1)
 	}
 	cacheDir = dir
 	code := m.Run()
-	os.RemoveAll(dir)
 	Cleanup()
 	if code == 0 && checkLeaks {
 		if err := goleak.Find(); err != nil {
