@@ -118,7 +118,16 @@ func (e *Engine) run(ctx context.Context, t *Tool, st *callState, export string)
 		case <-done:
 		}
 	})
+	// Instantiating is CPU work with nothing to wait for: at most one per
+	// CPU at a time, so that a burst of calls queues here instead of
+	// making the network goroutines wait behind it for seconds.
+	select {
+	case e.instantiating <- struct{}{}:
+	case <-ctx.Done():
+		return 0, context.Cause(ctx)
+	}
 	mod, err := e.rt.InstantiateModule(ctx, t.compiled, cfg)
+	<-e.instantiating
 	if err != nil {
 		return 0, err
 	}

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -64,6 +65,8 @@ type Engine struct {
 	modCfg  wazero.ModuleConfig
 	imports map[string]api.FunctionDefinition // "module\x00name" -> definition
 
+	instantiating chan struct{} // a place per CPU; see run
+
 	mu    sync.RWMutex
 	tools map[string]*Tool
 }
@@ -78,7 +81,8 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	e := &Engine{cfg: cfg, log: log.Named("host"), tools: map[string]*Tool{}}
+	e := &Engine{cfg: cfg, log: log.Named("host"), tools: map[string]*Tool{},
+		instantiating: make(chan struct{}, runtime.GOMAXPROCS(0))}
 
 	rc := wazero.NewRuntimeConfig().WithCloseOnContextDone(!cfg.uninterruptible)
 	if cfg.CacheDir != "" {

@@ -172,15 +172,7 @@ func serve(ctx context.Context, f serveFlags, log *zap.Logger, stdout io.Writer)
 	if err != nil {
 		return err
 	}
-	// No WriteTimeout: streams have rolling per-write deadlines instead.
-	srv := &http.Server{
-		Handler:           api.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          zap.NewStdLog(log.Named("net/http")),
-	}
+	srv := httpapi.NewHTTPServer(api.Handler(), zap.NewStdLog(log.Named("net/http")))
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	base := "http://" + ln.Addr().String()
@@ -211,13 +203,16 @@ func serve(ctx context.Context, f serveFlags, log *zap.Logger, stdout io.Writer)
 	log.Info("shutting down", zap.Duration("drain", f.drainTimeout))
 	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.drainTimeout)
 	defer cancel()
-	// Stop accepting connections while the calls drain; the handlers of
-	// open streams end once their call's terminal event is written.
-	shutdown := make(chan error, 1)
-	go func() { shutdown <- srv.Shutdown(context.WithoutCancel(ctx)) }()
+	// Drain with the listener open, so that a client arriving meanwhile is
+	// told to come back (503 shutting_down with Retry-After; /readyz too)
+	// rather than refused a connection. Then stop accepting connections;
+	// the handlers of open streams end once their call's terminal event
+	// is written.
 	if err := api.Shutdown(drainCtx); err != nil {
 		log.Info("drain", zap.Error(err))
 	}
+	shutdown := make(chan error, 1)
+	go func() { shutdown <- srv.Shutdown(context.WithoutCancel(ctx)) }()
 	select {
 	case err := <-shutdown:
 		if err != nil {

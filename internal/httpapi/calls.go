@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -89,11 +90,20 @@ func (s *Server) readInput(w http.ResponseWriter, r *http.Request) ([]byte, *api
 			return nil, errUnsupportedMediaType
 		}
 	}
+	// A body declared too large is refused before it is read: a client
+	// that sent "Expect: 100-continue" then never sends it.
+	if r.ContentLength > s.cfg.MaxBodyBytes {
+		return nil, errBodyTooLarge(s.cfg.MaxBodyBytes)
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
 	var tooLarge *http.MaxBytesError
+	var netErr net.Error
 	switch {
 	case errors.As(err, &tooLarge):
 		return nil, errBodyTooLarge(s.cfg.MaxBodyBytes)
+	case errors.As(err, &netErr) && netErr.Timeout():
+		// The server's ReadTimeout passed before the body was all in.
+		return nil, errRequestTimeout
 	case err != nil:
 		return nil, errInvalidJSON("reading the body: " + err.Error())
 	}
@@ -146,7 +156,9 @@ func (s *Server) start(v viewer, tool *host.Tool, grants capability.Grants, inpu
 	if err != nil {
 		return nil, errInternal("signing the capability")
 	}
-	if apiErr := s.admit(v.Subject); apiErr != nil {
+	ctx, cancel := context.WithCancelCause(s.base)
+	if apiErr := s.admit(v.Subject, id, cancel); apiErr != nil {
+		cancel(nil)
 		return nil, apiErr
 	}
 	// The log's own bound is a safety net above the call's budgets, which
@@ -156,13 +168,10 @@ func (s *Server) start(v viewer, tool *host.Tool, grants capability.Grants, inpu
 		MaxBytes:  c.Limits.Output + int64(c.Limits.Events+2)*4096,
 	})
 	if err := s.registry.Add(stream.Entry{Owner: v.Subject, Tool: tool.Name, Log: log}); err != nil {
-		s.release(v.Subject, "")
+		s.release(v.Subject, id)
+		cancel(nil)
 		return nil, errInternal("registering the call")
 	}
-	ctx, cancel := context.WithCancelCause(s.base)
-	s.mu.Lock()
-	s.running[id] = cancel
-	s.mu.Unlock()
 
 	s.metrics.callsInFlight.Inc()
 	go func() {
@@ -178,8 +187,11 @@ func (s *Server) start(v viewer, tool *host.Tool, grants capability.Grants, inpu
 	return &call{id: id, log: log, cancel: cancel}, nil
 }
 
-// admit takes a place for one call of subject under the caps.
-func (s *Server) admit(subject string) *apiError {
+// admit takes a place for call id of subject under the caps and records
+// its cancel function, in one step: the global cap counts the calls
+// recorded, so a place taken must be recorded before the lock is let go,
+// or calls admitted at the same moment would all see room for themselves.
+func (s *Server) admit(subject, id string, cancel context.CancelCauseFunc) *apiError {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
@@ -193,6 +205,7 @@ func (s *Server) admit(subject string) *apiError {
 		return errTooManyCalls("you have " + strconv.Itoa(s.perSubject[subject]) + " calls running, the most allowed; retry when one ends")
 	}
 	s.perSubject[subject]++
+	s.running[id] = cancel
 	s.wg.Add(1)
 	return nil
 }

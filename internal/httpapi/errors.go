@@ -49,6 +49,10 @@ func errBodyTooLarge(limit int64) *apiError {
 	return &apiError{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large", Message: "the body is larger than " + strconv.FormatInt(limit, 10) + " bytes"}
 }
 
+// errRequestTimeout answers a body that did not arrive within the
+// server's ReadTimeout.
+var errRequestTimeout = &apiError{Status: http.StatusRequestTimeout, Code: "request_timeout", Message: "the body did not arrive in time"}
+
 var errUnsupportedMediaType = &apiError{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type", Message: "send the body as Content-Type: application/json"}
 
 func errTooManyCalls(msg string) *apiError {

@@ -41,6 +41,14 @@ func Root(tb testing.TB) string {
 	}
 }
 
+// BuildDir returns a directory for things a test binary builds, removed by
+// Main (through Cleanup) when the tests end.
+func BuildDir(tb testing.TB) string {
+	mu.Lock()
+	defer mu.Unlock()
+	return outDir(tb)
+}
+
 func outDir(tb testing.TB) string {
 	if dir == "" {
 		d, err := os.MkdirTemp("", "capstream-testwasm-")
