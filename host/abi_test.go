@@ -17,20 +17,7 @@ func watTool(name, body string) string {
 	manifest := fmt.Sprintf(`{"name":%q,"inputSchema":{"type":"object"}}`, name)
 	escaped := strings.ReplaceAll(manifest, `"`, `\"`)
 	return fmt.Sprintf(`(module
-  (import "capstream_v1" "input" (func $input (result i32)))
-  (import "capstream_v1" "read" (func $read (param i32 i32) (result i32)))
-  (import "capstream_v1" "set_output" (func $set_output (param i32 i32) (result i32)))
-  (import "capstream_v1" "set_error" (func $set_error (param i32 i32) (result i32)))
-  (import "capstream_v1" "log" (func $log (param i32 i32 i32) (result i32)))
-  (import "capstream_v1" "progress" (func $progress (param f64 f64 i32 i32) (result i32)))
-  (import "capstream_v1" "output" (func $output (param i32 i32) (result i32)))
-  (import "capstream_v1" "http" (func $http (param i32 i32) (result i32)))
-  (import "capstream_v1" "kv_get" (func $kv_get (param i32 i32) (result i32)))
-  (import "capstream_v1" "kv_set" (func $kv_set (param i32 i32 i32 i32) (result i32)))
-  (import "capstream_v1" "kv_delete" (func $kv_delete (param i32 i32) (result i32)))
-  (import "capstream_v1" "kv_list" (func $kv_list (param i32 i32) (result i32)))
-  (import "capstream_v1" "capability" (func $capability (result i32)))
-  (memory (export "memory") 1)
+`+hostImports+`  (memory (export "memory") 1)
   (data (i32.const 1024) "%s")
   (func (export "capstream_manifest") (result i32)
     (drop (call $set_output (i32.const 1024) (i32.const %d)))
@@ -172,3 +159,19 @@ func TestStartSectionHostCall(t *testing.T) {
 		t.Fatalf("failure %v, events %v", res.Failure, rec.types())
 	}
 }
+
+// hostImports declares every function of capstream_v1, for WAT guests.
+const hostImports = `  (import "capstream_v1" "input" (func $input (result i32)))
+  (import "capstream_v1" "read" (func $read (param i32 i32) (result i32)))
+  (import "capstream_v1" "set_output" (func $set_output (param i32 i32) (result i32)))
+  (import "capstream_v1" "set_error" (func $set_error (param i32 i32) (result i32)))
+  (import "capstream_v1" "log" (func $log (param i32 i32 i32) (result i32)))
+  (import "capstream_v1" "progress" (func $progress (param f64 f64 i32 i32) (result i32)))
+  (import "capstream_v1" "output" (func $output (param i32 i32) (result i32)))
+  (import "capstream_v1" "http" (func $http (param i32 i32) (result i32)))
+  (import "capstream_v1" "kv_get" (func $kv_get (param i32 i32) (result i32)))
+  (import "capstream_v1" "kv_set" (func $kv_set (param i32 i32 i32 i32) (result i32)))
+  (import "capstream_v1" "kv_delete" (func $kv_delete (param i32 i32) (result i32)))
+  (import "capstream_v1" "kv_list" (func $kv_list (param i32 i32) (result i32)))
+  (import "capstream_v1" "capability" (func $capability (result i32)))
+`

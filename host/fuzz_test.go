@@ -45,20 +45,7 @@ var updateFuzzSeeds = flag.Bool("update-fuzz-seeds", false, "rewrite testdata/fu
 // may reach it. At its end the guest returns 0. It never traps, loops or
 // needs more memory: how a call ends is the host's doing alone.
 const fuzzGuest = `(module
-  (import "capstream_v1" "input" (func $input (result i32)))
-  (import "capstream_v1" "read" (func $read (param i32 i32) (result i32)))
-  (import "capstream_v1" "set_output" (func $set_output (param i32 i32) (result i32)))
-  (import "capstream_v1" "set_error" (func $set_error (param i32 i32) (result i32)))
-  (import "capstream_v1" "log" (func $log (param i32 i32 i32) (result i32)))
-  (import "capstream_v1" "progress" (func $progress (param f64 f64 i32 i32) (result i32)))
-  (import "capstream_v1" "output" (func $output (param i32 i32) (result i32)))
-  (import "capstream_v1" "http" (func $http (param i32 i32) (result i32)))
-  (import "capstream_v1" "kv_get" (func $kv_get (param i32 i32) (result i32)))
-  (import "capstream_v1" "kv_set" (func $kv_set (param i32 i32 i32 i32) (result i32)))
-  (import "capstream_v1" "kv_delete" (func $kv_delete (param i32 i32) (result i32)))
-  (import "capstream_v1" "kv_list" (func $kv_list (param i32 i32) (result i32)))
-  (import "capstream_v1" "capability" (func $capability (result i32)))
-  (memory (export "memory") 2)
+` + hostImports + `  (memory (export "memory") 2)
   (data (i32.const 0) "MANIFEST")
   (func (export "capstream_manifest") (result i32)
     (drop (call $set_output (i32.const 0) (i32.const MANIFESTLEN)))

@@ -40,7 +40,7 @@ func BenchmarkRestartToReady(b *testing.B) {
 		b.Fatal(err)
 	}
 	args := []string{"serve", "--addr", "127.0.0.1:0",
-		"--plugins", bundledTools(b), "--data-dir", filepath.Join(dir, "data"), "--cache-dir", testwasm.CacheDir(),
+		"--plugins", pluginDir(b), "--data-dir", filepath.Join(dir, "data"), "--cache-dir", testwasm.CacheDir(),
 		"--jwt-secret-file", secretFile, "--policy", policyFile, "--drain-timeout", "1s"}
 
 	// The first start compiles and pre-initializes every tool into the
@@ -55,22 +55,6 @@ func BenchmarkRestartToReady(b *testing.B) {
 		s.stop(b)
 		b.StartTimer()
 	}
-}
-
-// bundledTools builds the bundled tools into a directory, as `make plugins`
-// does.
-func bundledTools(b *testing.B) string {
-	b.Helper()
-	dir := b.TempDir()
-	for _, name := range []string{"echo", "whoami", "notes", "fetch", "slow"} {
-		if err := os.WriteFile(filepath.Join(dir, name+".wasm"), testwasm.Go(b, "plugins/"+name), 0o644); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(dir, "mirror.wasm"), testwasm.WATFile(b, "plugins/mirror/mirror.wat"), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	return dir
 }
 
 // runningServe is `capstream serve` running in this process.

@@ -19,7 +19,7 @@ import (
 )
 
 // pluginDir builds the bundled tools into a directory.
-func pluginDir(t *testing.T) string {
+func pluginDir(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	for _, name := range []string{"echo", "whoami", "notes", "fetch", "slow"} {
