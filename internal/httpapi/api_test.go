@@ -440,9 +440,17 @@ func TestHealthReadyMetrics(t *testing.T) {
 		}
 	}
 	e.do("POST", "/v1/tools/echo/calls", alice(t), `{"text":"x"}`).Body.Close()
-	r := e.do("GET", "/metrics", "", "")
-	b, _ := io.ReadAll(r.Body)
-	r.Body.Close()
+	// The call's place is given back just after its terminal event is
+	// written, so the gauge may lag the response by a moment.
+	var b []byte
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		r := e.do("GET", "/metrics", "", "")
+		b, _ = io.ReadAll(r.Body)
+		r.Body.Close()
+		if strings.Contains(string(b), "capstream_calls_in_flight 0") || time.Now().After(deadline) {
+			break
+		}
+	}
 	for _, want := range []string{
 		`capstream_calls_total{outcome="completed",tool="echo"} 1`,
 		`capstream_host_calls_total{decision="allowed",function="log"} 1`,
