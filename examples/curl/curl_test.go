@@ -6,8 +6,6 @@ package curl_test
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -18,9 +16,9 @@ import (
 	"time"
 
 	"github.com/capstream/capstream/host"
+	"github.com/capstream/capstream/internal/apitest"
 	"github.com/capstream/capstream/internal/auth"
 	"github.com/capstream/capstream/internal/egress"
-	"github.com/capstream/capstream/internal/httpapi"
 	"github.com/capstream/capstream/internal/kv"
 	"github.com/capstream/capstream/internal/policy"
 	"github.com/capstream/capstream/internal/testwasm"
@@ -177,26 +175,11 @@ func newServer(t *testing.T) (*httptest.Server, []byte) {
 			t.Fatal(err)
 		}
 	}
-	secret := auth.GenerateSecret()
-	authn, err := auth.New(ctx, auth.Config{Secret: secret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	api, err := httpapi.New(httpapi.Config{Engine: engine, Auth: authn, Policies: policies, SigningKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		api.Shutdown(sctx)
-		srv.Close()
-		authn.Close()
 		engine.Close(ctx)
 		eg.Close()
 		store.Close()
 	})
+	srv, secret := apitest.Serve(t, engine, policies)
 	return srv, secret
 }

@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,11 +17,10 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/capstream/capstream/host"
+	"github.com/capstream/capstream/internal/apitest"
 	"github.com/capstream/capstream/internal/auth"
-	"github.com/capstream/capstream/internal/httpapi"
 	"github.com/capstream/capstream/internal/policy"
 	"github.com/capstream/capstream/internal/testwasm"
 )
@@ -197,25 +194,8 @@ func newServer(t *testing.T) (*httptest.Server, string) {
 	if _, err := engine.Load(ctx, "slow.wasm", testwasm.Go(t, "plugins/slow")); err != nil {
 		t.Fatal(err)
 	}
-	secret := auth.GenerateSecret()
-	authn, err := auth.New(ctx, auth.Config{Secret: secret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	api, err := httpapi.New(httpapi.Config{Engine: engine, Auth: authn, Policies: policies, SigningKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(api.Handler())
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		api.Shutdown(sctx)
-		srv.Close()
-		authn.Close()
-		engine.Close(ctx)
-	})
+	t.Cleanup(func() { engine.Close(ctx) })
+	srv, secret := apitest.Serve(t, engine, policies)
 	token, err := auth.Mint(secret, auth.MintClaims{Subject: "alice", Roles: []string{"analyst"}})
 	if err != nil {
 		t.Fatal(err)
