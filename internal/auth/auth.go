@@ -5,7 +5,7 @@
 // and mints development tokens.
 //
 // Authentication happens once per request, before the first byte of a
-// response (DESIGN §2, invariant 1). An Identity carries the expiry of the
+// response (docs/design.md §2, invariant 1). An Identity carries the expiry of the
 // viewer's credential, so a stream can tell its subscriber when that
 // credential runs out without ever re-authenticating it (invariant 7).
 //

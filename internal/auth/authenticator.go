@@ -76,7 +76,7 @@ type Identity struct {
 	// Claims are all the token's claims, owned by the caller.
 	Claims jwt.MapClaims
 	// ExpiresAt is the token's exp: when a stream authorized by it must tell
-	// its viewer that the credential expired (DESIGN §2, invariant 7).
+	// its viewer that the credential expired (docs/design.md §2, invariant 7).
 	ExpiresAt time.Time
 }
 

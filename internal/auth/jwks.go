@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -33,7 +34,9 @@ var errNoUsableKeys = errors.New("the JWKS has no usable signing key")
 
 // jwksSource verifies tokens with the keys of a JWKS. jwkset keeps the keys
 // in memory and refreshes them hourly; keyfunc finds a token's key by kid and
-// checks it against the JWK's "alg" and "use". On top of them it retries the
+// checks it against the JWK's "alg" and "use". A token without a kid is
+// checked against every usable key that fits its algorithm, the JWK's "alg"
+// included, whether or not the JWK has a kid. On top of them it retries the
 // first fetch until it succeeds (for readiness) and refetches, rate limited
 // without blocking, when a token names an unknown kid.
 type jwksSource struct {
@@ -112,15 +115,17 @@ func newJWKSSource(ctx context.Context, rawURL string, client *http.Client) (*jw
 func (s *jwksSource) algs() []string { return asymmetricAlgs }
 
 // key returns the key of the token's kid if it fits the token's algorithm,
-// or, for a token without kid, every usable key that fits.
+// or, for a token without kid (or with an empty one), every usable key that
+// fits: its type allows the algorithm, and its JWK names that algorithm or
+// none.
 func (s *jwksSource) key(tok *jwt.Token) (any, error) {
 	alg := tok.Method.Alg()
 	rawKID, ok := tok.Header["kid"]
-	if !ok {
+	if !ok || rawKID == "" {
 		var keys []jwt.VerificationKey
-		for _, pub := range s.usableKeys() {
-			if keyFitsAlg(pub, alg) {
-				keys = append(keys, pub)
+		for _, k := range s.usableKeys() {
+			if k.fits(alg) {
+				keys = append(keys, k.pub)
 			}
 		}
 		if len(keys) == 0 {
@@ -207,21 +212,35 @@ func (s *jwksSource) setErr(err error) {
 	s.errMu.Unlock()
 }
 
-// usableKeys returns the public keys of the JWKS that may verify a
-// signature: of a supported type and not meant for encryption.
-func (s *jwksSource) usableKeys() []any {
+// jwksKey is a usable key of the JWKS.
+type jwksKey struct {
+	pub any
+	alg string // the JWK's "alg"; "" when it names none
+}
+
+// fits reports whether the key may verify a signature made with alg: the
+// key's type allows alg, and the JWK names alg or no algorithm at all.
+func (k jwksKey) fits(alg string) bool {
+	return (k.alg == "" || k.alg == alg) && keyFitsAlg(k.pub, alg)
+}
+
+// usableKeys returns the keys of the JWKS that may verify a signature: of a
+// supported type, not meant for encryption, and not naming an algorithm
+// their type cannot have (an RSA key that says "ES256" verifies nothing).
+func (s *jwksSource) usableKeys() []jwksKey {
 	jwks, err := s.store.KeyReadAll(s.ctx)
 	if err != nil {
 		return nil
 	}
-	var keys []any
+	var keys []jwksKey
 	for _, j := range jwks {
-		if j.Marshal().USE == jwkset.UseEnc {
+		m := j.Marshal()
+		if m.USE == jwkset.UseEnc {
 			continue
 		}
-		pub := publicOf(j.Key())
-		if _, err := algsFor(pub); err == nil {
-			keys = append(keys, pub)
+		k := jwksKey{pub: publicOf(j.Key()), alg: m.ALG.String()}
+		if algs, err := algsFor(k.pub); err == nil && (k.alg == "" || slices.Contains(algs, k.alg)) {
+			keys = append(keys, k)
 		}
 	}
 	return keys

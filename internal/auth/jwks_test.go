@@ -308,12 +308,73 @@ func TestJWKSReadiness(t *testing.T) {
 	}
 }
 
+// TestJWKSKeyAlgWithoutKID: a JWK's "alg" binds its key whether or not the
+// JWK or the token has a kid. An RS384 key once verified an RS256 token that
+// named no kid, because only a kid lookup consulted the JWK's "alg".
+func TestJWKSKeyAlgWithoutKID(t *testing.T) {
+	k := keys()
+	srv := newJWKSServer(t,
+		jwk{alg: "RS384", pub: &k.rsa.PublicKey},         // no kid
+		jwk{alg: "ES256", pub: &k.p256.PublicKey},        // no kid
+		jwk{kid: "ed", alg: "EdDSA", pub: k.ed.Public()}, // a kid, for a token without one
+		jwk{alg: "ES256", pub: &k.otherRSA.PublicKey},    // names an algorithm its type cannot have
+	)
+	a := newAuth(t, Config{JWKSURL: srv.url()})
+	tests := []struct {
+		name   string
+		method jwt.SigningMethod
+		key    any
+		kid    string
+		reason string // "" when the token is good
+	}{
+		{"RS384 by the RS384 key", jwt.SigningMethodRS384, k.rsa, "", ""},
+		{"ES256 by the ES256 key", jwt.SigningMethodES256, k.p256, "", ""},
+		{"EdDSA by a key with a kid", jwt.SigningMethodEdDSA, k.ed, "", ""},
+		{"empty kid", jwt.SigningMethodRS384, k.rsa, "-", ""},
+		{"RS256 by the RS384 key", jwt.SigningMethodRS256, k.rsa, "", "no key fits algorithm RS256"},
+		{"PS384 by the RS384 key", jwt.SigningMethodPS384, k.rsa, "", "no key fits algorithm PS384"},
+		{"empty kid, RS256 by the RS384 key", jwt.SigningMethodRS256, k.rsa, "-", "no key fits algorithm RS256"},
+		{"RS512 by a key that says ES256", jwt.SigningMethodRS512, k.otherRSA, "", "no key fits algorithm RS512"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tok := jwt.NewWithClaims(tt.method, validClaims(nil))
+			if tt.kid == "-" {
+				tok.Header["kid"] = ""
+			}
+			signed, err := tok.SignedString(tt.key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, err := a.Authenticate(signed)
+			switch {
+			case tt.reason == "" && err != nil:
+				t.Fatalf("Authenticate: %v", err)
+			case tt.reason == "":
+				if id.Subject != "alice" {
+					t.Errorf("Subject = %q", id.Subject)
+				}
+			case !errors.Is(err, ErrUnauthenticated):
+				t.Fatalf("Authenticate = %+v, %v; want ErrUnauthenticated", id, err)
+			case !strings.Contains(err.Error(), tt.reason):
+				t.Errorf("refused with %q, want the reason %q", err, tt.reason)
+			}
+		})
+	}
+}
+
 func TestJWKSEmptySetIsNotReady(t *testing.T) {
 	k := keys()
 	srv := newJWKSServer(t, jwk{kid: "enc", use: "enc", pub: &k.rsa.PublicKey})
 	a := newAuth(t, Config{JWKSURL: srv.url()})
 	if err := a.Ready(); !errors.Is(err, ErrNotReady) {
 		t.Fatalf("Ready with only an encryption key = %v, want ErrNotReady", err)
+	}
+
+	srv = newJWKSServer(t, jwk{alg: "ES256", pub: &k.rsa.PublicKey})
+	a = newAuth(t, Config{JWKSURL: srv.url()})
+	if err := a.Ready(); !errors.Is(err, ErrNotReady) {
+		t.Fatalf("Ready with only an RSA key that says ES256 = %v, want ErrNotReady", err)
 	}
 }
 

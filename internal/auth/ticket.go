@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// MaxTicketTTL is the longest a stream ticket lives (DESIGN §4).
+// MaxTicketTTL is the longest a stream ticket lives (docs/design.md §4).
 const MaxTicketTTL = 60 * time.Second
 
 const (

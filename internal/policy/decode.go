@@ -23,7 +23,7 @@ const maxNodes = 100_000
 // of stopping at the first, so one run of Parse shows most of what to fix.
 type decoder struct {
 	file      string
-	anchors   map[string]ast.Node
+	anchors   map[string]*ast.AnchorNode // every anchor of the file, by name; see scanAnchors
 	visited   int
 	exhausted bool // visited passed maxNodes
 	errs      []error
@@ -93,9 +93,81 @@ func (d *decoder) parseYAML(data []byte) (body ast.Node, err error) {
 	return nil, &Error{File: d.file, Line: lineOf(docs[1].Body), Err: &problem{kind: ErrSyntax, msg: "more than one YAML document; a policy file holds one"}}
 }
 
-// resolve follows anchors and aliases to the node that holds a value,
-// recording anchors on the way. It returns nil, with a problem recorded, for
-// an unknown alias, a tag, or when the file expands to too many nodes.
+// scanAnchors reads every anchor and alias of the document at body, in the
+// order they appear, before anything else is decoded. It records the
+// anchors in d.anchors and refuses what would make an alias mean something
+// other than what a reader of the file, or another YAML tool, takes it to
+// mean: an anchor name defined twice (YAML lets the later one replace the
+// earlier, so the meaning of an alias would depend on where it stands), an
+// alias to no anchor, an alias before its anchor, and an alias inside its
+// own anchor. Walking the syntax tree once, aliases unexpanded, costs time
+// in proportion to the file.
+func (d *decoder) scanAnchors(body ast.Node) {
+	d.anchors = map[string]*ast.AnchorNode{}
+	var aliases []*ast.AliasNode
+	ast.Walk(&anchorScan{d: d, aliases: &aliases}, body)
+	for _, a := range aliases {
+		name := nodeText(a.Value)
+		if anchor, ok := d.anchors[name]; ok && !before(anchor, a) {
+			d.errorf(a, ErrInvalid, "alias *%s comes before its anchor &%s on line %d; YAML reads a file from the top, so define the anchor first", name, name, lineOf(anchor))
+		} else if !ok {
+			d.errorf(a, ErrInvalid, "alias *%s refers to no anchor; define it with &%s before the alias", name, name)
+		}
+	}
+}
+
+// anchorScan is the ast.Visitor of scanAnchors. Each anchor's value is
+// walked with a visitor of its own, so that an alias can tell the anchors it
+// is inside of.
+type anchorScan struct {
+	d       *decoder
+	aliases *[]*ast.AliasNode // aliases not yet defined where they stand
+	anchor  *ast.AnchorNode   // the innermost anchor being walked; nil at the top
+	outer   *anchorScan       // the visitor of the enclosing anchor
+}
+
+func (s *anchorScan) Visit(n ast.Node) ast.Visitor {
+	switch v := n.(type) {
+	case *ast.AnchorNode:
+		name := nodeText(v.Name)
+		if first, ok := s.d.anchors[name]; ok {
+			s.d.errorf(v, ErrInvalid, "anchor &%s is defined twice, on lines %d and %d; give each anchor its own name", name, lineOf(first), lineOf(v))
+			return &anchorScan{d: s.d, aliases: s.aliases, outer: s} // keep the first; still walk the value
+		}
+		s.d.anchors[name] = v
+		return &anchorScan{d: s.d, aliases: s.aliases, anchor: v, outer: s}
+	case *ast.AliasNode:
+		name := nodeText(v.Value)
+		if _, ok := s.d.anchors[name]; !ok {
+			*s.aliases = append(*s.aliases, v) // undefined, or defined further down: told apart at the end
+			return nil
+		}
+		for o := s; o != nil; o = o.outer {
+			if o.anchor != nil && nodeText(o.anchor.Name) == name {
+				s.d.errorf(v, ErrInvalid, "alias *%s is inside its own anchor &%s (line %d); a value cannot contain itself", name, name, lineOf(o.anchor))
+				break
+			}
+		}
+		return nil
+	}
+	return s
+}
+
+// before reports whether node a starts before node b in the file; true when
+// either position is unknown.
+func before(a, b ast.Node) bool {
+	ta, tb := a.GetToken(), b.GetToken()
+	if ta == nil || tb == nil || ta.Position == nil || tb.Position == nil {
+		return true
+	}
+	pa, pb := ta.Position, tb.Position
+	return pa.Line < pb.Line || pa.Line == pb.Line && pa.Column < pb.Column
+}
+
+// resolve follows anchors and aliases to the node that holds a value.
+// scanAnchors has read every anchor by then, so an alias means what it means
+// in YAML. It returns nil, with a problem recorded, for an unknown alias, a
+// tag, or when the file expands to too many nodes.
 func (d *decoder) resolve(n ast.Node) ast.Node {
 	for range 100 {
 		d.visited++
@@ -108,18 +180,14 @@ func (d *decoder) resolve(n ast.Node) ast.Node {
 		}
 		switch v := n.(type) {
 		case *ast.AnchorNode:
-			if d.anchors == nil {
-				d.anchors = map[string]ast.Node{}
-			}
-			d.anchors[nodeText(v.Name)] = v.Value
 			n = v.Value
 		case *ast.AliasNode:
 			target, ok := d.anchors[nodeText(v.Value)]
 			if !ok {
-				d.errorf(n, ErrInvalid, "alias *%s refers to no anchor defined before it", nodeText(v.Value))
+				d.errorf(n, ErrInvalid, "alias *%s refers to no anchor; define it with &%s before the alias", nodeText(v.Value), nodeText(v.Value))
 				return nil
 			}
-			n = target
+			n = target.Value
 		case *ast.TagNode:
 			d.errorf(n, ErrType, "YAML tags such as %s are not supported in a policy file", nodeText(v))
 			return nil
@@ -129,35 +197,6 @@ func (d *decoder) resolve(n ast.Node) ast.Node {
 	}
 	d.errorf(n, ErrInvalid, "aliases nested too deeply")
 	return nil
-}
-
-// anchorsIn records the anchors in a part of the file the policy does not
-// otherwise read (a top-level "x-" key), so aliases elsewhere can use them.
-func (d *decoder) anchorsIn(n ast.Node) {
-	d.visited++
-	if d.visited > maxNodes {
-		return
-	}
-	switch v := n.(type) {
-	case *ast.AnchorNode:
-		if d.anchors == nil {
-			d.anchors = map[string]ast.Node{}
-		}
-		d.anchors[nodeText(v.Name)] = v.Value
-		d.anchorsIn(v.Value)
-	case *ast.MappingNode:
-		for _, mv := range v.Values {
-			d.anchorsIn(mv)
-		}
-	case *ast.MappingValueNode:
-		d.anchorsIn(v.Value)
-	case *ast.SequenceNode:
-		for _, item := range v.Values {
-			d.anchorsIn(item)
-		}
-	case *ast.TagNode:
-		d.anchorsIn(v.Value)
-	}
 }
 
 // nodeText returns the text of a node's token: for a key or a scalar, what
@@ -231,6 +270,11 @@ func (d *decoder) mapping(n ast.Node, what string) (pairs []pair, ok bool) {
 	for _, mv := range values {
 		if mv.Key != nil && mv.Key.IsMergeKey() {
 			merged = append(merged, mv.Value)
+			continue
+		}
+		switch mv.Key.(type) {
+		case *ast.AnchorNode, *ast.AliasNode, *ast.TagNode, *ast.MappingKeyNode:
+			d.errorf(mv.Key, ErrType, "a key in %s must be written out as plain text; anchors, aliases, tags and \"?\" keys are not supported as keys in a policy file", what)
 			continue
 		}
 		pairs = append(pairs, pair{key: nodeText(mv.Key), keyAt: mv.Key, value: mv.Value})

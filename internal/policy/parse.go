@@ -75,6 +75,9 @@ func Parse(name string, data []byte) (*Policy, error) {
 	if body == nil {
 		return nil, &Error{File: name, Err: &problem{kind: ErrEmpty, msg: `empty policy file; a policy needs at least "roles:"`}}
 	}
+	if d.scanAnchors(body); len(d.errs) > 0 {
+		return nil, d.err() // with an alias in doubt, whatever else is reported could mislead
+	}
 	p := &Policy{RolesClaim: DefaultRolesClaim, Defaults: DefaultLimits(), Roles: map[string]Role{}, Source: name}
 	pairs, ok := d.mapping(body, "a policy file")
 	hasRoles := false
@@ -94,8 +97,7 @@ func Parse(name string, data []byte) (*Policy, error) {
 			d.roles(kv.value, p.Roles)
 		default:
 			if strings.HasPrefix(kv.key, "x-") {
-				d.anchorsIn(kv.value) // a place for shared parts, as in Compose files
-				continue
+				continue // a place for shared parts to anchor, as in Compose files
 			}
 			d.unknownKey(kv, "at the top level", topKeys)
 		}

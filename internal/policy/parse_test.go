@@ -20,7 +20,7 @@ func TestParseExamples(t *testing.T) {
 		file  string
 		check func(t *testing.T, p *Policy)
 	}{
-		{"testdata/example.yaml", func(t *testing.T, p *Policy) { // DESIGN §6, verbatim
+		{"testdata/example.yaml", func(t *testing.T, p *Policy) { // docs/design.md §6, verbatim
 			want := &Policy{
 				RolesClaim: "roles",
 				Defaults:   def,
@@ -105,8 +105,6 @@ func TestParseExamples(t *testing.T) {
 	}
 }
 
-// TestDesignExampleIsCurrent guards testdata/example.yaml against drift from
-// the policy example of DESIGN §6, when the design document is at hand.
 // TestDevIsEmbedded: the embedded dev policy is the file, and it parses.
 func TestDevIsEmbedded(t *testing.T) {
 	file, err := os.ReadFile("dev.yaml")
@@ -121,21 +119,33 @@ func TestDevIsEmbedded(t *testing.T) {
 	}
 }
 
+// TestDesignExampleIsCurrent: the policy example of docs/design.md §6 is
+// testdata/example.yaml, byte for byte, so the example the design shows is
+// the one TestParseExamples parses.
 func TestDesignExampleIsCurrent(t *testing.T) {
-	design, err := os.ReadFile("../../../shared/DESIGN.md")
+	design, err := os.ReadFile("../../docs/design.md")
 	if err != nil {
-		t.Skip("DESIGN.md is not beside the repository")
+		t.Fatal(err)
 	}
 	example, err := os.ReadFile("testdata/example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var indented strings.Builder
-	for line := range strings.Lines(string(example)) {
-		indented.WriteString("    " + line)
+	_, section, ok := strings.Cut(string(design), "\n## 6. ")
+	if !ok {
+		t.Fatal(`docs/design.md has no section "## 6. "`)
 	}
-	if !strings.Contains(string(design), indented.String()) {
-		t.Error("testdata/example.yaml is not the policy example of DESIGN §6")
+	section, _, _ = strings.Cut(section, "\n## ")
+	_, block, ok := strings.Cut(section, "\n```yaml\n")
+	if !ok {
+		t.Fatal("docs/design.md §6 has no ```yaml block")
+	}
+	block, _, ok = strings.Cut(block, "\n```\n")
+	if !ok {
+		t.Fatal("docs/design.md §6: the ```yaml block does not end")
+	}
+	if block+"\n" != string(example) {
+		t.Errorf("the policy example of docs/design.md §6\n%s\nis not testdata/example.yaml\n%s", block, example)
 	}
 }
 
@@ -227,8 +237,17 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate key", "roles:\n  analyst: {}\n  analyst: {}\n", 3, ErrSyntax, `mapping key "analyst" already defined`},
 		{"two documents", "roles: {}\n---\nroles: {}\n", 3, ErrSyntax, `more than one YAML document`},
 		{"tag", head + "    tools: !!seq [echo]\n", 3, ErrType, `YAML tags such as !!seq are not supported`},
-		{"unknown alias", head + "    limits: *big\n", 3, ErrInvalid, `alias *big refers to no anchor defined before it`},
-		{"alias before anchor", head + "    limits: *big\n  guest:\n    limits: &big {timeout: 1s}\n", 3, ErrInvalid, `alias *big refers to no anchor`},
+		{"unknown alias", head + "    limits: *big\n", 3, ErrInvalid, `alias *big refers to no anchor; define it with &big before the alias`},
+		{"alias before anchor", head + "    limits: *big\n  guest:\n    limits: &big {timeout: 1s}\n", 3, ErrInvalid,
+			`alias *big comes before its anchor &big on line 5; YAML reads a file from the top, so define the anchor first`},
+		{"anchor twice", "x-all: &tools [\"*\"]\nx-safe: &tools [echo]\nroles:\n  guest:\n    tools: *tools\n", 2, ErrInvalid,
+			`anchor &tools is defined twice, on lines 1 and 2; give each anchor its own name`},
+		{"anchor twice, unused", "roles:\n  a: {limits: &l {timeout: 1s}}\n  b: {limits: &l {timeout: 2s}}\n", 3, ErrInvalid, `anchor &l is defined twice, on lines 2 and 3`},
+		{"alias inside its anchor", "roles:\n  a: &r\n    <<: *r\n", 3, ErrInvalid, `alias *r is inside its own anchor &r (line 2); a value cannot contain itself`},
+		{"anchor on a key", "roles:\n  &k admin: {tools: [echo]}\n", 2, ErrType, `a key in "roles" must be written out as plain text; anchors, aliases, tags and "?" keys are not supported`},
+		{"alias as a key", "x-k: &k admin\nroles:\n  *k : {tools: [echo]}\n", 3, ErrType, `a key in "roles" must be written out as plain text`},
+		{"tag on a key", "roles:\n  a:\n    !!str tools: [echo]\n", 3, ErrType, `a key in role "a" must be written out as plain text`},
+		{"complex key", "roles:\n  ? a\n  : {tools: [echo]}\n", 2, ErrType, `a key in "roles" must be written out as plain text`},
 		{"merge not mapping", head + "    limits:\n      <<: [1]\n", 4, ErrType, `a merge key's value in limits of role "analyst" must be a mapping, not a number (1)`},
 		{"null limit", head + "    limits:\n      timeout:\n", 4, ErrType, `must be a duration such as 30s, not empty`},
 	}
@@ -334,6 +353,56 @@ func TestParseNormalizes(t *testing.T) {
 	}
 	if p.RolesClaim != DefaultRolesClaim || p.Defaults != DefaultLimits() {
 		t.Errorf("claim %q defaults %+v: want the built-in ones", p.RolesClaim, p.Defaults)
+	}
+}
+
+// TestParseAnchorsAsYAML: an alias means in a policy what it means in YAML.
+// The first file once granted intern "*": the decoder recorded anchors as it
+// came to them, merge keys last, so the alias met the anchor defined on line
+// 3 rather than its redefinition on line 4, which YAML uses (intern: [echo]).
+// A name defined twice is now refused, citing both lines; the files after it
+// show aliases reading as YAML reads them.
+func TestParseAnchorsAsYAML(t *testing.T) {
+	redefined := `roles:
+  <<:
+    - <<: {admin: {tools: &t ["*"]}}
+      guest: {tools: &t [echo]}
+    - intern: {tools: *t}
+`
+	_, err := Parse("policy.yaml", []byte(redefined))
+	if want := `policy.yaml:4: anchor &t is defined twice, on lines 3 and 4`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("a redefined anchor: error %v, want %q", err, want)
+	}
+
+	tests := []struct {
+		name string
+		yaml string
+		want map[string][]string // each role's tools
+	}{
+		{"anchors named once", "roles:\n  <<:\n    - <<: {admin: {tools: &all [\"*\"]}}\n      guest: {tools: &t [echo]}\n    - intern: {tools: *t}\n",
+			map[string][]string{"admin": {"*"}, "guest": {"echo"}, "intern": {"echo"}}},
+		// Once refused as an alias to no anchor: the merged value is overridden, but its anchor is defined.
+		{"anchor in an overridden merge", "roles:\n  admin:\n    <<: {tools: &t [echo]}\n    tools: [fetch]\n  guest:\n    tools: *t\n",
+			map[string][]string{"admin": {"fetch"}, "guest": {"echo"}}},
+		{"anchors under x- and on a role", "x-safe: &safe [echo, whoami]\nroles:\n  guest: &g {tools: *safe}\n  intern:\n    <<: *g\n",
+			map[string][]string{"guest": {"echo", "whoami"}, "intern": {"echo", "whoami"}}},
+		{"merge lists", "x-a: &a {tools: [echo]}\nx-b: &b {tools: [fetch], kv: {}}\nroles:\n  r:\n    <<: [*a, *b]\n  s:\n    <<: [*b, *a]\n  t:\n    <<: [*a, *b]\n    tools: [slow]\n",
+			map[string][]string{"r": {"echo"}, "s": {"fetch"}, "t": {"slow"}}}, // explicit keys, then earlier sources first
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := Parse("policy.yaml", []byte(tt.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string][]string{}
+			for name, r := range p.Roles {
+				got[name] = r.Tools
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("tools %v, want %v", got, tt.want)
+			}
+		})
 	}
 }
 
