@@ -3,6 +3,7 @@ package capability
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"path"
 	"slices"
@@ -20,7 +21,7 @@ import (
 type HTTPRule struct {
 	URL          string   `json:"url"`
 	Methods      []string `json:"methods,omitempty"`
-	AllowPrivate bool     `json:"allowPrivate,omitempty"` // loopback, private, link-local and metadata addresses
+	AllowPrivate bool     `json:"allowPrivate,omitempty"` // every address that is not globally reachable unicast; see IsPrivate
 	Secrets      []string `json:"secrets,omitempty"`      // names usable as {{secret:NAME}} for these URLs
 }
 
@@ -194,27 +195,113 @@ func MatchHTTP(rules []HTTPRule, method string, u *url.URL) (*HTTPRule, string) 
 	return nil, "url is not in the allowlist"
 }
 
-// IsPrivate reports whether ip is an address a guest may reach only with
-// AllowPrivate: unspecified, loopback, private, link-local (which includes
-// the cloud metadata address 169.254.169.254), CGNAT shared space,
-// multicast, and the IPv6 unique-local and IPv4-mapped forms of these. An ip
-// that is not 4 or 16 bytes long is not an address and counts as private.
-func IsPrivate(ip net.IP) bool {
-	if len(ip) != net.IPv4len && len(ip) != net.IPv6len {
-		return true
+// IsPrivate reports whether a guest may reach ip only with AllowPrivate: it
+// is true for every address that is not globally reachable unicast, and
+// false only for those that are.
+//
+// An address is public when it is an IPv4 address outside every block of the
+// IANA IPv4 special-purpose registry and outside multicast and 240.0.0.0/4,
+// or an IPv6 address inside global unicast 2000::/3 and outside the blocks of
+// the IANA IPv6 special-purpose registry. The few entries inside those blocks
+// that the registry marks globally reachable (the PCP and TURN anycast
+// addresses in 192.0.0.0/24; PCP, TURN, AMT, AS112 and ORCHIDv2 in
+// 2001::/23) count as private too: no tool needs them, and a whole block is
+// easier to audit than its exceptions.
+//
+// Addresses that carry an IPv4 address are judged by it, because it is the
+// address the packet goes to: an IPv4-mapped address (::ffff:0:0/96), a NAT64
+// address under the well-known prefix 64:ff9b::/96 (RFC 6052: what DNS64
+// answers for an IPv4-only name on an IPv6-only network, so refusing the
+// prefix would cut such networks off from every IPv4-only site), and a 6to4
+// address 2002::/16 (RFC 3056: its IPv4 is the router the packet is tunnelled
+// to). So 64:ff9b::7f00:1 is 127.0.0.1 and private, 64:ff9b::808:808 is
+// 8.8.8.8 and public. The local-use NAT64 prefix 64:ff9b:1::/48 (RFC 8215) is
+// private: its operator chooses where the IPv4 sits, so it cannot be read
+// back. IPv4-compatible addresses (::/96) and Teredo (2001::/32) are private
+// whatever they embed, as is everything outside 2000::/3.
+//
+// An invalid address, or one with a zone, is private.
+func IsPrivate(ip netip.Addr) bool {
+	return !isPublic(ip)
+}
+
+func isPublic(ip netip.Addr) bool {
+	if !ip.IsValid() || ip.Zone() != "" {
+		return false
 	}
-	if v4 := ip.To4(); v4 != nil {
-		ip = v4
-		if v4[0] == 100 && v4[1]&0xc0 == 64 { // 100.64.0.0/10
+	ip = ip.Unmap()
+	if ip.Is4() {
+		return !inAny(ip, special4)
+	}
+	if v4, ok := embeddedIPv4(ip); ok {
+		return isPublic(v4)
+	}
+	return global6.Contains(ip) && !inAny(ip, special6)
+}
+
+// embeddedIPv4 returns the IPv4 address a NAT64 (64:ff9b::/96) or 6to4
+// (2002::/16) address leads to.
+func embeddedIPv4(ip netip.Addr) (netip.Addr, bool) {
+	b := ip.As16()
+	switch {
+	case nat64.Contains(ip):
+		return netip.AddrFrom4([4]byte(b[12:16])), true
+	case sixToFour.Contains(ip):
+		return netip.AddrFrom4([4]byte(b[2:6])), true
+	}
+	return netip.Addr{}, false
+}
+
+func inAny(ip netip.Addr, blocks []netip.Prefix) bool {
+	for _, p := range blocks {
+		if p.Contains(ip) {
 			return true
 		}
-		if v4[0] == 0 { // 0.0.0.0/8
-			return true
-		}
 	}
-	return ip.IsUnspecified() || ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() ||
-		ip.IsLinkLocalMulticast() || ip.IsInterfaceLocalMulticast() || ip.IsMulticast() ||
-		ip.Equal(net.ParseIP("fd00:ec2::254"))
+	return false
+}
+
+var (
+	nat64     = netip.MustParsePrefix("64:ff9b::/96")
+	sixToFour = netip.MustParsePrefix("2002::/16")
+	global6   = netip.MustParsePrefix("2000::/3")
+
+	// special4 is every IPv4 block a guest without AllowPrivate may not
+	// reach: the IANA special-purpose registry, multicast and the reserved
+	// 240.0.0.0/4, which holds the limited broadcast address.
+	special4 = prefixes(
+		"0.0.0.0/8",       // "this network" (RFC 791)
+		"10.0.0.0/8",      // private (RFC 1918)
+		"100.64.0.0/10",   // shared address space, CGNAT (RFC 6598)
+		"127.0.0.0/8",     // loopback (RFC 1122)
+		"169.254.0.0/16",  // link-local, cloud metadata (RFC 3927)
+		"172.16.0.0/12",   // private (RFC 1918)
+		"192.0.0.0/24",    // IETF protocol assignments (RFC 6890)
+		"192.0.2.0/24",    // documentation TEST-NET-1 (RFC 5737)
+		"192.88.99.0/24",  // 6to4 relay anycast, deprecated (RFC 7526)
+		"192.168.0.0/16",  // private (RFC 1918)
+		"198.18.0.0/15",   // benchmarking (RFC 2544)
+		"198.51.100.0/24", // documentation TEST-NET-2 (RFC 5737)
+		"203.0.113.0/24",  // documentation TEST-NET-3 (RFC 5737)
+		"224.0.0.0/4",     // multicast (RFC 5771)
+		"240.0.0.0/4",     // reserved, and 255.255.255.255 broadcast (RFC 1112, RFC 919)
+	)
+
+	// special6 is every block inside 2000::/3 a guest without AllowPrivate
+	// may not reach; everything outside 2000::/3 is refused anyway.
+	special6 = prefixes(
+		"2001::/23",     // IETF protocol assignments: Teredo, benchmarking, ORCHID, ... (RFC 2928)
+		"2001:db8::/32", // documentation (RFC 3849)
+		"3fff::/20",     // documentation (RFC 9637)
+	)
+)
+
+func prefixes(ss ...string) []netip.Prefix {
+	out := make([]netip.Prefix, len(ss))
+	for i, s := range ss {
+		out[i] = netip.MustParsePrefix(s)
+	}
+	return out
 }
 
 // IntersectHTTP returns the rules that both a policy and a tool's needs

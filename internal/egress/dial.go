@@ -38,7 +38,7 @@ func (d *dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 		return nil, err
 	}
 	for _, ip := range ips {
-		if d.allowPrivate || !capability.IsPrivate(ip.AsSlice()) {
+		if d.allowPrivate || !capability.IsPrivate(ip) {
 			continue
 		}
 		if ip.String() == host {

@@ -13,9 +13,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,7 +43,15 @@ type Config struct {
 	// Secrets maps a name to its value. A request header value may hold
 	// "{{secret:NAME}}", which is replaced host-side when the matched rule
 	// lists NAME. Names are letters, digits, '_', '.' and '-'; values are
-	// non-empty, without control characters. Nil means no secrets.
+	// non-empty UTF-8, without control characters. Nil means no secrets.
+	//
+	// Every string the Client returns has each value replaced by
+	// "[redacted]": as it is; escaped for URLs, JSON, Go strings or HTML,
+	// whichever characters the encoder escapes; and, for values of 5 bytes
+	// or more, in hex and in base64 (either alphabet, padded or not, at any
+	// offset in a 3-byte group, with every character that holds a bit of the
+	// value). Only whole values are replaced; an upstream that transforms a
+	// value otherwise (cuts, splits, reverses or encrypts it) is not caught.
 	Secrets map[string]string
 	// Resolver returns the addresses of a host name. Nil means
 	// net.DefaultResolver.LookupNetIP with network "ip".
@@ -65,7 +75,8 @@ type Client struct {
 	maxRequest      int64
 	maxRedirects    int
 	secrets         map[string]string
-	scrubber        *strings.Replacer
+	redactor        *redactor // nil without secrets
+	nameRedactor    *redactor // the same, blind to case, for header names
 	public, private *http.Transport
 }
 
@@ -93,7 +104,8 @@ func New(cfg Config) (*Client, error) {
 		}
 		c.secrets[name] = value
 	}
-	c.scrubber = newScrubber(c.secrets)
+	values := slices.Collect(maps.Values(c.secrets))
+	c.redactor, c.nameRedactor = newRedactor(values, false), newRedactor(values, true)
 	resolve := cfg.Resolver
 	if resolve == nil {
 		resolve = defaultResolve
@@ -154,15 +166,21 @@ type Response struct {
 	Headers map[string]string // canonical keys, first value only
 	Body    string
 	URL     string // the final URL after redirects, redacted
-	Bytes   int64  // length of the body as received
+	Bytes   int64  // length of the body as received, before redaction
 }
 
 // Do performs req if rules, the HTTP rules of the calling guest's capability,
 // allow it, following redirects; no rules allow nothing. A refusal is a
 // *Denied, whose Reason is for people; any other failure is an
-// *UpstreamError. Neither, nor Response.URL, holds a secret value: headers,
-// body and the final URL of the response have every secret value of c
-// replaced by "[redacted]", in case the upstream echoes one.
+// *UpstreamError. Neither, nor Response.URL, holds a secret value: header
+// names and values, body and the final URL of the response have every secret
+// value of c replaced by "[redacted]", in case the upstream echoes one, as it
+// is or encoded as Config.Secrets describes.
+//
+// Do redacts whole strings and never cuts one first: a body over
+// MaxBodyBytes is an error, not a shorter body. So a cut made later, such as
+// an event's size cap, can cut the marker but never leaves the start of a
+// secret value.
 func (c *Client) Do(ctx context.Context, rules []capability.HTTPRule, req Request) (Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
@@ -191,7 +209,7 @@ func (c *Client) Do(ctx context.Context, rules []capability.HTTPRule, req Reques
 	headers := make(map[string]string, len(resp.Header))
 	for k, vs := range resp.Header {
 		if len(vs) > 0 {
-			headers[http.CanonicalHeaderKey(k)] = c.scrub(vs[0])
+			headers[c.nameRedactor.Redact(http.CanonicalHeaderKey(k))] = c.scrub(vs[0])
 		}
 	}
 	return Response{
@@ -257,8 +275,8 @@ func (c *Client) failure(ctx context.Context, rawURL string, err error) error {
 	}
 	var d *Denied
 	if errors.As(err, &d) {
-		if d.URL == "" { // from the dialer, which knows no URL
-			d.URL = c.Redact(rawURL)
+		if d.URL == "" { // from the dialer, which knows no URL and names the host
+			d.URL, d.Reason = c.Redact(rawURL), c.scrub(d.Reason)
 		}
 		return d
 	}

@@ -45,7 +45,7 @@ func (d *Denied) Error() string {
 type UpstreamError struct {
 	Code string // one of the Code constants
 	URL  string // the URL that failed, redacted
-	Err  error  // the cause, for errors.Is and errors.As
+	Err  error  // the cause, for errors.Is and errors.As; its text may hold what the upstream sent, unredacted: show Error
 
 	msg string // Error's text, with secret values redacted
 }

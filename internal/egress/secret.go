@@ -1,12 +1,12 @@
 package egress
 
 import (
-	"cmp"
 	"fmt"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/capstream/capstream/internal/capability"
 )
@@ -67,32 +67,10 @@ func (c *Client) Redact(rawURL string) string {
 	return c.scrub(u.String())
 }
 
-// scrub replaces every secret value of c in s, raw or escaped as in a URL.
+// scrub replaces every secret value of c in s, in every form the redactor
+// knows, with "[redacted]".
 func (c *Client) scrub(s string) string {
-	if c.scrubber == nil {
-		return s
-	}
-	return c.scrubber.Replace(s)
-}
-
-// newScrubber returns a replacer of the secret values, or nil if there are
-// none. Longer values go first, so a value containing another is replaced
-// whole.
-func newScrubber(secrets map[string]string) *strings.Replacer {
-	var olds []string
-	for _, v := range secrets {
-		olds = append(olds, v, (&url.URL{Path: v}).EscapedPath(), url.QueryEscape(v))
-	}
-	if len(olds) == 0 {
-		return nil
-	}
-	slices.SortFunc(olds, func(a, b string) int { return cmp.Or(len(b)-len(a), strings.Compare(a, b)) })
-	olds = slices.Compact(olds)
-	pairs := make([]string, 0, 2*len(olds))
-	for _, o := range olds {
-		pairs = append(pairs, o, redacted)
-	}
-	return strings.NewReplacer(pairs...)
+	return c.redactor.Redact(s)
 }
 
 // checkSecret reports why a configured secret is unusable, or nil.
@@ -104,6 +82,10 @@ func checkSecret(name, value string) error {
 		return fmt.Errorf("%w: empty value", ErrBadSecret)
 	case !validHeaderValue(value):
 		return fmt.Errorf("%w: value has control characters", ErrBadSecret)
+	case !utf8.ValidString(value):
+		// JSON encoders replace such bytes, and the value could no longer
+		// be found to be redacted.
+		return fmt.Errorf("%w: value is not valid UTF-8", ErrBadSecret)
 	}
 	return nil
 }
