@@ -1,20 +1,33 @@
 package host_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/capstream/capstream/host"
 	"github.com/capstream/capstream/internal/capability"
+	"github.com/capstream/capstream/internal/egress"
 	"github.com/capstream/capstream/internal/testwasm"
 )
 
 // watTool returns the WAT source of a tool named name whose run export
 // executes body; it imports every function of capstream_v1.
 func watTool(name, body string) string {
-	manifest := fmt.Sprintf(`{"name":%q,"inputSchema":{"type":"object"}}`, name)
+	return watToolManifest(fmt.Sprintf(`{"name":%q,"inputSchema":{"type":"object"}}`, name), body)
+}
+
+// watToolManifest is watTool with the manifest given, which must not hold
+// a backslash.
+func watToolManifest(manifest, body string) string {
 	escaped := strings.ReplaceAll(manifest, `"`, `\"`)
 	return fmt.Sprintf(`(module
 `+hostImports+`  (memory (export "memory") 1)
@@ -175,3 +188,54 @@ const hostImports = `  (import "capstream_v1" "input" (func $input (result i32))
   (import "capstream_v1" "kv_list" (func $kv_list (param i32 i32) (result i32)))
   (import "capstream_v1" "capability" (func $capability (result i32)))
 `
+
+// httpWireBody is the body the upstream of TestHTTPWireWAT sends, and
+// httpWireJSON what a guest must read back (sdk/ABI.md: exactly the keys
+// status, headers, body and url); sdk/sdktest's TestHTTPWireMatchesHost
+// checks that sdktest stages the same bytes.
+const (
+	httpWireBody = `hi "there" <b> & é`
+	httpWireJSON = `{"status":201,"headers":{"Content-Length":"19","Content-Type":"text/plain; charset=utf-8","X-Custom":"v"},"body":"hi \"there\" \u003cb\u003e \u0026 é","url":"http://api.test:%s/wire"}`
+)
+
+// TestHTTPWireWAT: a guest that is not written in Go gets the response of
+// the http host function in the JSON sdk/ABI.md documents, byte for byte.
+func TestHTTPWireWAT(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Date"] = nil // no Date header: the bytes are the same every time
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Content-Length", strconv.Itoa(len(httpWireBody)))
+		w.Header().Set("X-Custom", "v")
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, httpWireBody)
+	}))
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	f := newFixture(t, &egress.Config{Resolver: func(context.Context, string) ([]netip.Addr, error) {
+		return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+	}})
+	req := fmt.Sprintf(`{"url":"http://api.test:%s/wire"}`, port)
+	// The guest passes the request at 2048 to http, reads what it stages
+	// to 8192 and makes those bytes its output.
+	body := fmt.Sprintf(`(local $n i32)
+    (local.set $n (call $http (i32.const 2048) (i32.const %d)))
+    (if (i32.lt_s (local.get $n) (i32.const 0))
+      (then
+        (drop (call $set_error (i32.const 8192) (call $read (i32.const 8192) (i32.const 1024))))
+        (return (i32.const 1))))
+    (drop (call $read (i32.const 8192) (local.get $n)))
+    (drop (call $set_output (i32.const 8192) (local.get $n)))`, len(req))
+	manifest := fmt.Sprintf(`{"name":"httpwire","inputSchema":{"type":"object"},"needs":{"http":[{"url":"http://api.test:%s/","methods":["GET"]}]}}`, port)
+	src := strings.Replace(watToolManifest(manifest, body), `(func (export "capstream_manifest")`,
+		fmt.Sprintf(`(data (i32.const 2048) %q)
+  (func (export "capstream_manifest")`, req), 1)
+	tool := f.loadWAT("httpwire", src)
+	g := grantAll(capability.HTTPRule{URL: "http://api.test:" + port + "/", Methods: []string{"GET"}, AllowPrivate: true})
+	res, _ := f.call("alice", tool, g, `{}`)
+	if res.Failure != nil {
+		t.Fatalf("failure %v", res.Failure)
+	}
+	if want := fmt.Sprintf(httpWireJSON, port); string(res.Output) != want {
+		t.Fatalf("the guest read\n%s\nwant\n%s", res.Output, want)
+	}
+}

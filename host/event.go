@@ -7,7 +7,7 @@ import (
 	"github.com/capstream/capstream/internal/capability"
 )
 
-// Event types, the vocabulary of a call's events (DESIGN §5).
+// Event types, the vocabulary of a call's events (docs/design.md §5).
 const (
 	EventStarted    = "call.started"
 	EventLog        = "host.log"
@@ -84,7 +84,7 @@ type Failure struct {
 
 func (f *Failure) Error() string { return f.Code + ": " + f.Message }
 
-// Failure codes of call.failed (DESIGN §5). Codes are stable; messages are not.
+// Failure codes of call.failed (docs/design.md §5). Codes are stable; messages are not.
 const (
 	CodeTimeout       = "timeout"
 	CodeMemoryLimit   = "memory_limit"

@@ -281,21 +281,13 @@ func hostCapability(ctx context.Context, mod api.Module, stack []uint64) {
 	st.stageLen(stack, st.claims)
 }
 
-// httpRequest is the request JSON of the http host function.
-type httpRequest struct {
-	Method  string            `json:"method"`
-	URL     string            `json:"url"`
-	Headers map[string]string `json:"headers"`
-	Body    string            `json:"body"`
-}
-
 func hostHTTP(ctx context.Context, mod api.Module, stack []uint64) {
 	st := state(ctx, mod)
 	b := st.bytes(abi.FuncHTTP, u32(stack[0]), u32(stack[1]))
 	if !st.acting(stack) {
 		return
 	}
-	var req httpRequest
+	var req abi.HTTPRequest
 	ev := httpData{}
 	if len(b) > maxHTTPRequest {
 		ev.Error = &HostError{Code: "too_large", Message: fmt.Sprintf("a request of %d bytes is over %d", len(b), maxHTTPRequest)}
@@ -337,7 +329,9 @@ func hostHTTP(ctx context.Context, mod api.Module, stack []uint64) {
 		st.refuse(stack, abi.ErrUpstream, err.Error())
 		return
 	}
-	out, err := json.Marshal(resp)
+	// The response JSON is sdk/ABI.md's, which sdktest stages too: not
+	// egress.Response's own encoding (no "bytes", lowercase keys).
+	out, err := abi.EncodeHTTPResponse(abi.HTTPResponse{Status: resp.Status, Headers: resp.Headers, Body: resp.Body, URL: resp.URL})
 	if err != nil {
 		st.abort(CodeInternal, "encoding the http response: "+err.Error())
 	}

@@ -5,9 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/capstream/capstream/host"
@@ -238,5 +243,83 @@ func TestRestartCompilesOnlyTheSnapshot(t *testing.T) {
 	load()
 	if b, _ := os.ReadFile(snaps[0]); bytes.HasSuffix(b, []byte("damaged")) {
 		t.Fatal("the damaged snapshot was not made again")
+	}
+}
+
+// TestSchemaRefsStayInside: a tool's schema may refer only to itself. A
+// reference to a file (absolute, relative, or made absolute by an $id), a
+// URL or a metaschema of the tool's own refuses the tool at load time, with
+// the reference named and nothing read: each file below is a valid schema
+// that would let the tool load had it been read.
+func TestSchemaRefsStayInside(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir) // where a relative reference resolved to before
+	secret := `{"type":"string","description":"SECRET-FILE-CONTENT"}`
+	for _, name := range []string{"schema.json", "meta.json"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(secret), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var fetched atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetched.Add(1)
+		io.WriteString(w, secret)
+	}))
+	defer srv.Close()
+	fileURL := "file://" + filepath.ToSlash(dir)
+
+	refused := []struct{ name, schema, ref string }{
+		{"absolute file", `{"type":"object","properties":{"a":{"$ref":"` + fileURL + `/schema.json"}}}`, fileURL + "/schema.json"},
+		{"etc passwd", `{"type":"object","properties":{"a":{"$ref":"file:///etc/passwd"}}}`, "file:///etc/passwd"},
+		{"relative", `{"type":"object","properties":{"a":{"$ref":"schema.json"}}}`, "schema.json"},
+		{"relative with fragment", `{"type":"object","properties":{"a":{"$ref":"./schema.json#/type"}}}`, "./schema.json#/type"},
+		{"id rebases to file", `{"type":"object","$id":"` + fileURL + `/","properties":{"a":{"$ref":"schema.json"}}}`, "schema.json"},
+		{"nested id", `{"type":"object","properties":{"a":{"$id":"file:///etc/","$ref":"passwd"}}}`, "passwd"},
+		{"http", `{"type":"object","properties":{"a":{"$ref":"` + srv.URL + `/schema.json"}}}`, srv.URL + "/schema.json"},
+		{"dynamicRef", `{"type":"object","properties":{"a":{"$dynamicRef":"` + srv.URL + `/schema.json#meta"}}}`, srv.URL + "/schema.json#meta"},
+		{"metaschema file", `{"type":"object","$schema":"` + fileURL + `/meta.json"}`, fileURL + "/meta.json"},
+		{"metaschema http", `{"type":"object","$schema":"` + srv.URL + `/meta.json"}`, srv.URL + "/meta.json"},
+		{"output schema", "", "file:///etc/passwd"},
+	}
+	f := newFixture(t, nil)
+	for i, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			name := fmt.Sprintf("ref%d", i)
+			manifest := fmt.Sprintf(`{"name":%q,"inputSchema":%s}`, name, tt.schema)
+			if tt.schema == "" {
+				manifest = fmt.Sprintf(`{"name":%q,"inputSchema":{"type":"object"},"outputSchema":{"type":"object","$ref":"file:///etc/passwd"}}`, name)
+			}
+			_, err := f.e.Load(context.Background(), name+".wasm", testwasm.WAT(t, watToolManifest(manifest, "")))
+			if !errors.Is(err, host.ErrInvalidManifest) {
+				t.Fatalf("loaded, or refused for another reason: %v", err)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, fmt.Sprintf("%q", tt.ref)) || !strings.Contains(msg, "refers outside the schema") {
+				t.Fatalf("message %q does not name the reference %q", msg, tt.ref)
+			}
+			if strings.Contains(msg, "SECRET") || strings.Contains(msg, "root:") || strings.Contains(msg, dir) && !strings.Contains(tt.ref, dir) {
+				t.Fatalf("message %q quotes what it must not", msg)
+			}
+		})
+	}
+	if n := fetched.Load(); n != 0 {
+		t.Fatalf("the host fetched %d schemas over HTTP", n)
+	}
+
+	// What stays inside the document, and the metaschemas the validator
+	// carries, still load.
+	allowed := []string{
+		`{"type":"object","properties":{"a":{"$ref":"#/$defs/s"}},"$defs":{"s":{"type":"string"}}}`,
+		`{"type":"object","$id":"https://example.com/root","properties":{"a":{"$ref":"#/$defs/s"}},"$defs":{"s":{"type":"string"}}}`,
+		`{"type":"object","properties":{"a":{"$ref":"https://example.com/s"}},"$defs":{"s":{"$id":"https://example.com/s","type":"string"}}}`,
+		`{"type":"object","$schema":"http://json-schema.org/draft-07/schema#"}`,
+		`{"type":"object","properties":{"schema":{"$ref":"https://json-schema.org/draft/2020-12/schema"}}}`,
+	}
+	for i, schema := range allowed {
+		name := fmt.Sprintf("inside%d", i)
+		manifest := fmt.Sprintf(`{"name":%q,"inputSchema":%s}`, name, schema)
+		if _, err := f.e.Load(context.Background(), name+".wasm", testwasm.WAT(t, watToolManifest(manifest, ""))); err != nil {
+			t.Errorf("%s: %v", schema, err)
+		}
 	}
 }

@@ -26,8 +26,9 @@ import (
 // memoryImage is the initial memory of every instance of a tool, shared by
 // all of them and never written, and the pool of memories for them.
 type memoryImage struct {
-	bytes []byte
-	pool  sync.Pool // *[]byte, cap >= len(bytes), zero past len(bytes)
+	bytes  []byte
+	random []randomRange // random state, fresh in every instance (random.go)
+	pool   sync.Pool     // *[]byte, cap >= len(bytes), zero past len(bytes)
 }
 
 // A pool keeps memories of up to maxPooled times its image, and of up to
@@ -39,15 +40,16 @@ const (
 )
 
 // get returns a memory of size bytes (at least the image's) starting as the
-// image, zero after it.
+// image, with fresh random state, zero after it.
 func (im *memoryImage) get(size uint64) []byte {
+	var b []byte
 	if p, ok := im.pool.Get().(*[]byte); ok && uint64(cap(*p)) >= size {
-		b := (*p)[:size]
-		copy(b, im.bytes)
-		return b
+		b = (*p)[:size]
+	} else {
+		b = make([]byte, size, max(size, uint64(len(im.bytes))))
 	}
-	b := make([]byte, size, max(size, uint64(len(im.bytes))))
 	copy(b, im.bytes)
+	refresh(b, im.random)
 	return b
 }
 

@@ -323,6 +323,13 @@ func (e *Engine) readManifest(ctx context.Context, t *Tool) error {
 }
 
 // compileSchema compiles a JSON Schema for tool input; it must describe an object.
+//
+// A schema may refer only to itself ("#/$defs/name", or a subschema's $id)
+// and to the JSON Schema metaschemas the validator carries. Any other
+// reference ($ref, $dynamicRef or $schema naming a file, a URL or a
+// relative path, however an $id rebases it) refuses the schema: the host
+// must not read a file or fetch a URL because a tool said so, let alone
+// quote it in a validation error.
 func compileSchema(raw json.RawMessage) (*jsonschema.Schema, error) {
 	if len(raw) == 0 {
 		return nil, errors.New("missing")
@@ -336,10 +343,86 @@ func compileSchema(raw json.RawMessage) (*jsonschema.Schema, error) {
 	}
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
-	if err := c.AddResource("tool.json", doc); err != nil {
+	c.UseLoader(refuseLoader{})
+	if err := c.AddResource(schemaBase, doc); err != nil {
 		return nil, err
 	}
-	return c.Compile("tool.json")
+	schema, err := c.Compile(schemaBase)
+	var le *jsonschema.LoadURLError
+	if errors.As(err, &le) && errors.Is(le.Err, errExternalRef) {
+		return nil, externalRefError(doc, le.URL)
+	}
+	return schema, err
+}
+
+// schemaBase is the URL a tool's schema is compiled under, against which a
+// relative reference resolves. It names no file, so that nothing about the
+// host (such as its working directory) reaches a message.
+const schemaBase = "https://tool.capstream.invalid/"
+
+// errExternalRef is what refuseLoader answers every URL with.
+var errExternalRef = errors.New("external reference")
+
+// refuseLoader is the schema compiler's loader: it loads nothing.
+// (jsonschema's default reads file:// URLs.)
+type refuseLoader struct{}
+
+func (refuseLoader) Load(string) (any, error) { return nil, errExternalRef }
+
+// externalRefError says which reference of doc made the compiler ask for
+// url: the first $ref, $dynamicRef or $schema whose value (before any
+// fragment, and less a leading "./" or "../") ends url, quoted as the tool
+// wrote it.
+func externalRefError(doc any, url string) error {
+	const allowed = `a tool's schema may refer only to itself ("#/$defs/name") and to the standard JSON Schema metaschemas; nothing else is loaded`
+	for _, r := range schemaRefs(doc, "", nil) {
+		target, _, _ := strings.Cut(r.value, "#")
+		target = strings.TrimLeft(target, "./")
+		if target != "" && strings.HasSuffix(url, target) {
+			return fmt.Errorf("%s %q at %s refers outside the schema: %s", r.keyword, r.value, orRoot(r.at), allowed)
+		}
+	}
+	return fmt.Errorf("a reference to %q is outside the schema: %s", url, allowed)
+}
+
+// schemaRef is a reference keyword in a schema document.
+type schemaRef struct {
+	at      string // JSON pointer of the object that holds it
+	keyword string // $ref, $dynamicRef or $schema
+	value   string
+}
+
+// schemaRefs appends the reference keywords under v, at pointer at, in
+// document order (object keys sorted).
+func schemaRefs(v any, at string, out []schemaRef) []schemaRef {
+	switch v := v.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if s, ok := v[k].(string); ok && (k == "$ref" || k == "$dynamicRef" || k == "$schema") {
+				out = append(out, schemaRef{at, k, s})
+			}
+			out = schemaRefs(v[k], at+"/"+pointerEscaper.Replace(k), out)
+		}
+	case []any:
+		for i, e := range v {
+			out = schemaRefs(e, fmt.Sprintf("%s/%d", at, i), out)
+		}
+	}
+	return out
+}
+
+var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
+
+func orRoot(pointer string) string {
+	if pointer == "" {
+		return "the root"
+	}
+	return pointer
 }
 
 // InputError is an input that does not satisfy the tool's input schema.
@@ -373,7 +456,7 @@ func (t *Tool) ValidateInput(input []byte) error {
 	}
 	field := ""
 	for _, tok := range ve.InstanceLocation {
-		field += "/" + strings.NewReplacer("~", "~0", "/", "~1").Replace(tok)
+		field += "/" + pointerEscaper.Replace(tok)
 	}
 	msg := ve.ErrorKind.LocalizedString(message.NewPrinter(language.English))
 	return &InputError{Field: field, Message: msg}

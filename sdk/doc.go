@@ -40,6 +40,15 @@
 // report progress, stream output chunks, make HTTP requests, use the KV
 // namespace and read the capability, each returning a refusal as an *Error.
 //
+// The runtime runs a tool's start-up (the Go runtime and every init) once,
+// when it loads the tool, and starts every call from the state that left:
+// what init computes is the same in every call, for every user. Only the
+// runtime's random state is fresh in each call (math/rand/v2, math/rand's
+// top-level functions, map iteration order, select), and crypto/rand reads
+// the host on every call; a generator seeded, an ID or key made, or a time
+// taken during init repeats, and so does the hash seed of a map made then.
+// Make those in Run. sdk/ABI.md ("Randomness") has the details.
+//
 // Natively the package compiles too, without a host: package sdktest runs
 // tools in plain go test against an in-memory one.
 package sdk

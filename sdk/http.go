@@ -3,6 +3,8 @@ package sdk
 import (
 	"encoding/json"
 	"fmt"
+
+	"github.com/capstream/capstream/sdk/abi"
 )
 
 // HTTPRequest is an outbound request, performed by the host.
@@ -20,12 +22,15 @@ type HTTPRequest struct {
 	Body string `json:"body,omitempty"`
 }
 
-// HTTPResponse is the answer to an HTTPRequest.
+// HTTPResponse is the answer to an HTTPRequest. Its JSON is the one the
+// http host function stages (sdk/ABI.md).
 type HTTPResponse struct {
-	Status  int               `json:"status"`
-	Headers map[string]string `json:"headers,omitempty"`
+	Status int `json:"status"`
+	// Headers has canonical header names ("Content-Type"), the first
+	// value of each.
+	Headers map[string]string `json:"headers"`
 	Body    string            `json:"body"`
-	URL     string            `json:"url,omitempty"` // the final URL, after redirects
+	URL     string            `json:"url"` // the final URL, after redirects
 }
 
 // HTTP performs req through the host and returns its response, whatever
@@ -33,7 +38,9 @@ type HTTPResponse struct {
 // ErrDenied (the host.http event carries the reason); a failed request
 // (connect, timeout, a response over the size cap) is ErrUpstream.
 func (c *Call) HTTP(req HTTPRequest) (HTTPResponse, error) {
-	body, err := json.Marshal(req)
+	// The conversions to and from package abi's wire types, which need
+	// the same fields, keep these types and the ABI's JSON in step.
+	body, err := json.Marshal(abi.HTTPRequest(req))
 	if err != nil {
 		return HTTPResponse{}, fmt.Errorf("sdk: encoding http request: %w", err)
 	}
@@ -41,9 +48,9 @@ func (c *Call) HTTP(req HTTPRequest) (HTTPResponse, error) {
 	if err != nil {
 		return HTTPResponse{}, err
 	}
-	var resp HTTPResponse
+	var resp abi.HTTPResponse
 	if err := json.Unmarshal(staged, &resp); err != nil {
 		return HTTPResponse{}, fmt.Errorf("sdk: decoding http response: %w", err)
 	}
-	return resp, nil
+	return HTTPResponse(resp), nil
 }

@@ -1,11 +1,15 @@
 // Package abi holds the constants of capstream's plugin ABI: the import module
 // name, the names of the host functions and guest exports, the error codes,
-// and the log levels. It is the single source of these values for the host
-// (which implements the ABI) and the Go SDK (which calls it); sdk/ABI.md is
-// the specification for everyone else.
+// the log levels, and the JSON of the http host function. It is the single
+// source of these for the host (which implements the ABI) and the Go SDK
+// (which calls it, and whose sdktest package stands in for the host);
+// sdk/ABI.md is the specification for everyone else.
 //
-// The package imports nothing and compiles for every GOOS, including wasip1.
+// The package imports only encoding/json and compiles for every GOOS,
+// including wasip1.
 package abi
+
+import "encoding/json"
 
 // Module is the name of the import module that holds every capstream host
 // function. Its suffix is the ABI version: an incompatible change gets a new
@@ -93,4 +97,32 @@ func ErrorName(code int32) string {
 		return "storage"
 	}
 	return "unknown"
+}
+
+// HTTPRequest is the JSON a guest passes to FuncHTTP.
+type HTTPRequest struct {
+	Method  string            `json:"method,omitempty"` // empty means GET
+	URL     string            `json:"url"`
+	Headers map[string]string `json:"headers,omitempty"`
+	Body    string            `json:"body,omitempty"`
+}
+
+// HTTPResponse is the JSON FuncHTTP stages: exactly these four keys, in this
+// order, whatever produced it.
+type HTTPResponse struct {
+	Status  int               `json:"status"`
+	Headers map[string]string `json:"headers"` // canonical names, one value each; {} if none
+	Body    string            `json:"body"`
+	URL     string            `json:"url"` // the final URL, after redirects
+}
+
+// EncodeHTTPResponse returns the JSON FuncHTTP stages for r: the one
+// encoding of a response, used by the host and by sdktest alike. Headers
+// are an object even when there are none; header names come out sorted;
+// a body that is not valid UTF-8 has each bad byte replaced by U+FFFD.
+func EncodeHTTPResponse(r HTTPResponse) ([]byte, error) {
+	if r.Headers == nil {
+		r.Headers = map[string]string{}
+	}
+	return json.Marshal(r)
 }

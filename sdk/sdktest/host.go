@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"net/textproto"
 	"net/url"
 	"slices"
 	"strings"
@@ -332,13 +334,28 @@ func (c *call) HTTP(reqJSON []byte) int32 {
 	if resp.URL == "" {
 		resp.URL = req.URL
 	}
-	b, err := json.Marshal(resp)
+	resp.Headers = canonicalHeaders(resp.Headers)
+	b, err := abi.EncodeHTTPResponse(abi.HTTPResponse(resp)) // what the host stages
 	if err != nil {
 		return c.fail("host.http", data, abi.ErrUpstream, "encoding the response: "+err.Error())
 	}
 	data["status"], data["bytes"] = resp.Status, len(resp.Body)
 	c.emit("host.http", data)
 	return c.stage(b)
+}
+
+// canonicalHeaders returns h with canonical header names, as the host
+// gives them ("content-type" becomes "Content-Type"); of names that differ
+// only in case, the first in sorted order wins.
+func canonicalHeaders(h map[string]string) map[string]string {
+	out := make(map[string]string, len(h))
+	for _, k := range slices.Sorted(maps.Keys(h)) {
+		ck := textproto.CanonicalMIMEHeaderKey(k)
+		if _, dup := out[ck]; !dup {
+			out[ck] = h[k]
+		}
+	}
+	return out
 }
 
 // upstream calls the Host's HTTP function without holding the lock, since
