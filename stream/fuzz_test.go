@@ -67,6 +67,23 @@ func FuzzWriterRoundTrip(f *testing.F) {
 		if want, back := decodeJSON(t, raw), decodeJSON(t, env.Data); !reflect.DeepEqual(want, back) {
 			t.Fatalf("data %s came back as %s", raw, env.Data)
 		}
+
+		// Serve frames the log's events without encoding/json: to the
+		// same bytes.
+		if typ == TypeStreamError {
+			return
+		}
+		logged, err := NewLog("c1", LogConfig{}).Append(typ, when, raw)
+		if err != nil {
+			t.Fatalf("Append: %v", err)
+		}
+		slow, err := appendFrame(nil, logged)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fast, _ := appendLogFrame(nil, logged); !bytes.Equal(fast, slow) {
+			t.Fatalf("a log event framed by Serve:\n%s\nby Event:\n%s", fast, slow)
+		}
 	})
 }
 

@@ -42,11 +42,16 @@ type Log struct {
 
 	mu       sync.Mutex
 	events   []Event
-	bytes    int64
+	bytes    int64 // of event types and data, the terminal event's included
 	terminal bool
 	done     chan struct{}
 	wake     chan struct{} // closed by the next Append; nil while nobody waits
+	onEnd    []func()      // called once, after the terminal event is appended
 }
+
+// eventOverhead is what [Log.Size] counts for each event besides its type
+// and data: the Event value and its share of the slice that holds it.
+const eventOverhead = 128
 
 // NewLog returns an empty log for the call with the given id.
 func NewLog(callID string, cfg LogConfig) *Log {
@@ -92,26 +97,48 @@ func (l *Log) Append(typ string, t time.Time, data json.RawMessage) (Event, erro
 	terminal := IsTerminal(typ)
 
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.terminal {
+		l.mu.Unlock()
 		return Event{}, ErrClosed
 	}
 	if !terminal && (l.maxEvents >= 0 && len(l.events) >= l.maxEvents ||
 		l.maxBytes >= 0 && l.bytes+size > l.maxBytes) {
+		l.mu.Unlock()
 		return Event{}, ErrFull
 	}
 	e := Event{Type: typ, Call: l.call, Seq: uint64(len(l.events)) + 1, Time: t.UTC(), Data: data}
 	l.events = append(l.events, e)
 	l.bytes += size
+	var onEnd []func()
 	if terminal {
 		l.terminal = true
 		close(l.done)
+		onEnd, l.onEnd = l.onEnd, nil
 	}
 	if l.wake != nil {
 		close(l.wake)
 		l.wake = nil
 	}
+	l.mu.Unlock()
+	// Outside the lock: a registry's bookkeeping takes its own lock, and
+	// holds it while it reads logs.
+	for _, f := range onEnd {
+		f()
+	}
 	return e, nil
+}
+
+// whenEnded arranges for f to be called, once, on the goroutine that
+// appends the terminal event, after it is appended. It reports false, and
+// does not keep f, if the log has ended already.
+func (l *Log) whenEnded(f func()) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.terminal {
+		return false
+	}
+	l.onEnd = append(l.onEnd, f)
+	return true
 }
 
 // Done returns a channel that is closed when the log receives its terminal
@@ -126,6 +153,15 @@ func (l *Log) Terminal() (Event, bool) {
 		return Event{}, false
 	}
 	return l.events[len(l.events)-1], true
+}
+
+// Size returns the memory the log's events hold, as a [Registry] counts it
+// against its retention budgets: the bytes of their types and data, plus a
+// fixed overhead per event for the rest of it.
+func (l *Log) Size() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.bytes + int64(len(l.events))*eventOverhead
 }
 
 // Len returns the number of events in the log, which is also the sequence

@@ -45,15 +45,23 @@ type Writer struct {
 	rc        *http.ResponseController
 	cfg       WriterConfig
 	deadlines bool // false once SetWriteDeadline turned out unsupported
+	unflushed bool // written since the last flush
 	buf       []byte
 	err       error
 }
 
-// NewWriter sets the response headers of an event stream on w, writes the
-// status (200), the retry interval and a ": ok" comment, and flushes them.
-// It must be called before anything else is written to w. Headers already
-// set are kept, except Content-Encoding and Content-Length, which would
-// break the stream.
+// NewWriter sets the response headers of an event stream on w and writes
+// the status (200), the retry interval and a ": ok" comment. It must be
+// called before anything else is written to w. Headers already set are
+// kept, except Content-Encoding and Content-Length, which would break the
+// stream.
+//
+// What NewWriter writes goes out with the first flush: Serve's, at once,
+// together with the events ready by then, so that a call's first events
+// reach the connection in the same write as the response headers; or
+// Event's or Comment's. Call one of the three before the handler returns:
+// until the first flush, the connection keeps the write deadline that
+// NewWriter set.
 //
 // It fails if cfg is invalid (having written nothing), if w cannot flush
 // (the error wraps http.ErrNotSupported), or if the first write fails.
@@ -82,6 +90,9 @@ func NewWriter(w http.ResponseWriter, cfg WriterConfig) (*Writer, error) {
 	h.Del("Content-Encoding")
 	h.Del("Content-Length")
 
+	if !canFlush(w) {
+		return nil, fmt.Errorf("stream: writing: the ResponseWriter cannot flush: %w", http.ErrNotSupported)
+	}
 	sw := &Writer{w: w, rc: http.NewResponseController(w), cfg: cfg, deadlines: true}
 	if err := sw.setDeadline(time.Now().Add(cfg.WriteTimeout)); err != nil {
 		return nil, sw.fail(err)
@@ -91,10 +102,22 @@ func NewWriter(w http.ResponseWriter, cfg WriterConfig) (*Writer, error) {
 	if err := sw.write(sw.buf); err != nil {
 		return nil, err
 	}
-	if err := sw.flush(); err != nil {
-		return nil, err
-	}
 	return sw, nil
+}
+
+// canFlush reports whether http.ResponseController can flush w: whether w,
+// or a ResponseWriter it unwraps to, has a Flush or FlushError method.
+func canFlush(w http.ResponseWriter) bool {
+	for {
+		switch t := w.(type) {
+		case interface{ FlushError() error }, http.Flusher:
+			return true
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return false
+		}
+	}
 }
 
 // Event writes e as one SSE event and flushes it:
@@ -138,10 +161,22 @@ var commentLines = strings.NewReplacer("\r\n", "\n: ", "\r", "\n: ", "\n", "\n: 
 //     write a last event (a stream.error, say) before returning;
 //   - a write or flush fails: it returns that error.
 //
-// Events that are ready together are written together and flushed once.
+// Events that are ready together are written together and flushed once;
+// the first flush, at once, also carries what NewWriter wrote. Serve never
+// returns with anything unflushed.
 // To end one viewer's stream for a reason of its own (its token expires),
 // give ctx a cause: context.WithDeadlineCause, context.WithCancelCause.
 func (w *Writer) Serve(ctx context.Context, sub *Subscription) error {
+	err := w.serve(ctx, sub)
+	if w.unflushed {
+		if ferr := w.flush(); err == nil {
+			err = ferr
+		}
+	}
+	return err
+}
+
+func (w *Writer) serve(ctx context.Context, sub *Subscription) error {
 	heartbeat := time.NewTicker(w.cfg.Heartbeat)
 	defer heartbeat.Stop()
 	for {
@@ -152,19 +187,38 @@ func (w *Writer) Serve(ctx context.Context, sub *Subscription) error {
 		if ended {
 			return nil
 		}
-		for _, e := range events {
-			if err := w.writeEvent(e); err != nil {
+		// The frames of the events ready now, written in pieces of about
+		// batchBytes (a replay of a long call is not held in memory at
+		// once), and flushed once.
+		b := w.buf[:0]
+		terminal, written := false, 0
+		for i, e := range events {
+			var err error
+			if b, err = appendLogFrame(b, e); err != nil {
 				return err
 			}
-			sub.pos++
-			if IsTerminal(e.Type) {
-				return w.flush()
+			terminal = IsTerminal(e.Type)
+			if last := terminal || i == len(events)-1; last || len(b) >= batchBytes {
+				if err := w.write(b); err != nil {
+					return err
+				}
+				sub.pos += uint64(i + 1 - written)
+				written, b = i+1, b[:0]
+			}
+			if terminal {
+				break
 			}
 		}
-		if len(events) > 0 {
+		w.buf = b
+		if w.unflushed {
 			if err := w.flush(); err != nil {
 				return err
 			}
+		}
+		if terminal {
+			return nil
+		}
+		if len(events) > 0 {
 			heartbeat.Reset(w.cfg.Heartbeat)
 			continue
 		}
@@ -180,6 +234,9 @@ func (w *Writer) Serve(ctx context.Context, sub *Subscription) error {
 	}
 }
 
+// batchBytes is about the most Serve buffers before it writes.
+const batchBytes = 32 << 10
+
 // writeEvent frames e and writes it, without flushing.
 func (w *Writer) writeEvent(e Event) error {
 	if w.err != nil {
@@ -191,6 +248,51 @@ func (w *Writer) writeEvent(e Event) error {
 	}
 	w.buf = b
 	return w.write(b)
+}
+
+// appendLogFrame appends the SSE frame of e, an event of a [Log], to b:
+// the bytes appendFrame would append, without encoding/json. The Log has
+// checked e's type and normalized its data when it was appended, so the
+// data goes in as it is; the type and the call id go in as they are when
+// they need no escaping in JSON, which is always so for capstream's own.
+// Anything else takes appendFrame's way.
+func appendLogFrame(b []byte, e Event) ([]byte, error) {
+	if !plainJSON(e.Type) || !plainJSON(e.Call) || len(e.Data) == 0 || bytes.ContainsAny(e.Data, "\r\n") {
+		return appendFrame(b, e)
+	}
+	if e.Seq != 0 {
+		b = append(b, "id: "...)
+		b = strconv.AppendUint(b, e.Seq, 10)
+		b = append(b, '\n')
+	}
+	b = append(b, "event: "...)
+	b = append(b, e.Type...)
+	b = append(b, "\ndata: {\"type\":\""...)
+	b = append(b, e.Type...)
+	b = append(b, `","call":"`...)
+	b = append(b, e.Call...)
+	b = append(b, '"')
+	if e.Seq != 0 {
+		b = append(b, `,"seq":`...)
+		b = strconv.AppendUint(b, e.Seq, 10)
+	}
+	b = append(b, `,"time":"`...)
+	b = e.Time.UTC().AppendFormat(b, timeFormat)
+	b = append(b, `","data":`...)
+	b = append(b, e.Data...)
+	b = append(b, "}\n\n"...)
+	return b, nil
+}
+
+// plainJSON reports whether s is the same inside a JSON string as it is:
+// printable ASCII without '"' or '\\'.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c > '~' || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // appendFrame appends the SSE frame of e to b.
@@ -231,6 +333,7 @@ func (w *Writer) write(p []byte) error {
 	if _, err := w.w.Write(p); err != nil {
 		return w.fail(err)
 	}
+	w.unflushed = true
 	return nil
 }
 
@@ -246,6 +349,7 @@ func (w *Writer) flush() error {
 	if err := w.rc.Flush(); err != nil {
 		return w.fail(err)
 	}
+	w.unflushed = false
 	if err := w.setDeadline(time.Time{}); err != nil {
 		return w.fail(err)
 	}

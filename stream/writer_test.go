@@ -11,8 +11,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -437,23 +439,32 @@ func (f *fakeResponseWriter) FlushError() error {
 func TestWriterErrors(t *testing.T) {
 	const preamble = len("retry: 2000\n: ok\n\n")
 	tests := []struct {
-		name       string
-		rw         *fakeResponseWriter
-		cfg        WriterConfig
-		wantNewErr error
+		name         string
+		rw           *fakeResponseWriter
+		hideFlush    bool // pass a ResponseWriter with no flush method at all
+		cfg          WriterConfig
+		wantNewErr   error
+		wantServeErr error // if NewWriter succeeds; nil: errBroken
 	}{
-		{"invalid heartbeat", &fakeResponseWriter{limit: 1 << 20}, WriterConfig{Heartbeat: -1}, ErrInvalidConfig},
-		{"invalid write timeout", &fakeResponseWriter{limit: 1 << 20}, WriterConfig{WriteTimeout: -1}, ErrInvalidConfig},
-		{"invalid retry", &fakeResponseWriter{limit: 1 << 20}, WriterConfig{Retry: -time.Second}, ErrInvalidConfig},
-		{"cannot flush", &fakeResponseWriter{limit: 1 << 20, noFlush: true}, WriterConfig{}, http.ErrNotSupported},
-		{"preamble write fails", &fakeResponseWriter{limit: 3}, WriterConfig{}, errBroken},
-		{"flush fails", &fakeResponseWriter{limit: 1 << 20, flushErr: errBroken}, WriterConfig{}, errBroken},
-		{"event write fails", &fakeResponseWriter{limit: preamble + 10}, WriterConfig{}, nil},
+		{"invalid heartbeat", &fakeResponseWriter{limit: 1 << 20}, false, WriterConfig{Heartbeat: -1}, ErrInvalidConfig, nil},
+		{"invalid write timeout", &fakeResponseWriter{limit: 1 << 20}, false, WriterConfig{WriteTimeout: -1}, ErrInvalidConfig, nil},
+		{"invalid retry", &fakeResponseWriter{limit: 1 << 20}, false, WriterConfig{Retry: -time.Second}, ErrInvalidConfig, nil},
+		{"no flush method", &fakeResponseWriter{limit: 1 << 20}, true, WriterConfig{}, http.ErrNotSupported, nil},
+		// A flush method that turns out not to work is found out by the
+		// first flush, which NewWriter leaves to Serve.
+		{"flush not supported", &fakeResponseWriter{limit: 1 << 20, noFlush: true}, false, WriterConfig{}, nil, http.ErrNotSupported},
+		{"preamble write fails", &fakeResponseWriter{limit: 3}, false, WriterConfig{}, errBroken, nil},
+		{"flush fails", &fakeResponseWriter{limit: 1 << 20, flushErr: errBroken}, false, WriterConfig{}, nil, nil},
+		{"event write fails", &fakeResponseWriter{limit: preamble + 10}, false, WriterConfig{}, nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.rw.header = http.Header{}
-			w, err := NewWriter(tt.rw, tt.cfg)
+			var rw http.ResponseWriter = tt.rw
+			if tt.hideFlush {
+				rw = struct{ http.ResponseWriter }{tt.rw}
+			}
+			w, err := NewWriter(rw, tt.cfg)
 			if tt.wantNewErr != nil {
 				if !errors.Is(err, tt.wantNewErr) {
 					t.Fatalf("NewWriter: %v, want %v", err, tt.wantNewErr)
@@ -469,12 +480,16 @@ func TestWriterErrors(t *testing.T) {
 			l := NewLog("c1", LogConfig{})
 			l.Append("host.log", t0, nil)
 			l.Append("call.completed", t0, nil)
+			want := tt.wantServeErr
+			if want == nil {
+				want = errBroken
+			}
 			err = w.Serve(context.Background(), l.Subscribe(0))
-			if !errors.Is(err, errBroken) {
-				t.Fatalf("Serve: %v, want the write error", err)
+			if !errors.Is(err, want) {
+				t.Fatalf("Serve: %v, want %v", err, want)
 			}
 			// The error sticks.
-			if err := w.Comment("ping"); !errors.Is(err, errBroken) {
+			if err := w.Comment("ping"); !errors.Is(err, want) {
 				t.Fatalf("Comment after a failure: %v", err)
 			}
 		})
@@ -543,7 +558,7 @@ func TestWriterFraming(t *testing.T) {
 			if got := strings.TrimPrefix(rec.Body.String(), preamble); got != tt.want {
 				t.Errorf("wrote %q\nwant %q", got, tt.want)
 			}
-			if !rec.Flushed {
+			if tt.wantErr == nil && !rec.Flushed {
 				t.Error("not flushed")
 			}
 			// A refused event does not break the stream.
@@ -551,5 +566,191 @@ func TestWriterFraming(t *testing.T) {
 				t.Errorf("Comment after: %v", err)
 			}
 		})
+	}
+}
+
+// flushRecorder records what is flushed, flush by flush, and signals each
+// flush on flushed.
+type flushRecorder struct {
+	header  http.Header
+	mu      sync.Mutex
+	pending bytes.Buffer
+	flushes []string
+	flushed chan struct{}
+}
+
+func newFlushRecorder() *flushRecorder {
+	return &flushRecorder{header: http.Header{}, flushed: make(chan struct{}, 16)}
+}
+
+func (f *flushRecorder) Header() http.Header { return f.header }
+func (f *flushRecorder) WriteHeader(int)     {}
+func (f *flushRecorder) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.pending.Write(p)
+}
+func (f *flushRecorder) Flush() {
+	f.mu.Lock()
+	f.flushes = append(f.flushes, f.pending.String())
+	f.pending.Reset()
+	f.mu.Unlock()
+	f.flushed <- struct{}{}
+}
+
+func (f *flushRecorder) all() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.flushes)
+}
+
+// TestServeFlushesStartWithFirstEvents: the start of the stream (retry and
+// ": ok") goes out in the same flush as the events ready when Serve begins,
+// so a short call is one write to the connection plus one for its end.
+// With no event ready, Serve flushes the start at once, before it waits.
+func TestServeFlushesStartWithFirstEvents(t *testing.T) {
+	const preamble = "retry: 2000\n: ok\n\n"
+	t.Run("events ready", func(t *testing.T) {
+		l := NewLog("c1", LogConfig{})
+		l.Append("call.started", t0, json.RawMessage(`{"tool":"echo"}`))
+		l.Append("host.log", t0, json.RawMessage(`{"level":"info","message":"echoing"}`))
+		l.Append(TypeCompleted, t0, json.RawMessage(`{"output":{"text":"hi"}}`))
+		rec := newFlushRecorder()
+		w, err := NewWriter(rec, WriterConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Serve(context.Background(), l.Subscribe(0)); err != nil {
+			t.Fatal(err)
+		}
+		flushes := rec.all()
+		if len(flushes) != 1 {
+			t.Fatalf("%d flushes, want 1: %q", len(flushes), flushes)
+		}
+		items, err := newSSEParser(strings.NewReader(flushes[0])).All()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(flushes[0], preamble) || len(items) != 5 || items[4].Type != TypeCompleted {
+			t.Fatalf("the flush: %q", flushes[0])
+		}
+	})
+	t.Run("none ready", func(t *testing.T) {
+		l := NewLog("c1", LogConfig{})
+		rec := newFlushRecorder()
+		w, err := NewWriter(rec, WriterConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rec.all(); len(got) != 0 {
+			t.Fatalf("NewWriter flushed %q; Serve is to flush", got)
+		}
+		errs := make(chan error, 1)
+		go func() { errs <- w.Serve(context.Background(), l.Subscribe(0)) }()
+		<-rec.flushed // with nothing appended: the start, on its own
+		if got := rec.all(); len(got) != 1 || got[0] != preamble {
+			t.Fatalf("first flush %q, want the start alone", got)
+		}
+		l.Append(TypeCompleted, t0, nil)
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+		if got := rec.all(); len(got) != 2 || !strings.Contains(got[1], "event: call.completed\n") {
+			t.Fatalf("flushes %q, want the start, then the terminal event", got)
+		}
+	})
+}
+
+// TestServeLongReplayInPieces: a subscriber that resumes a long call gets
+// every event, in order, written in pieces of bounded size and flushed
+// once, and the Writer does not keep a buffer the size of the call.
+func TestServeLongReplayInPieces(t *testing.T) {
+	l := NewLog("c1", LogConfig{MaxBytes: -1})
+	data := json.RawMessage(`{"chunk":"` + strings.Repeat("x", 1000) + `"}`)
+	const n = 500
+	for range n {
+		if _, err := l.Append("host.output", t0, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Append(TypeCompleted, t0, nil)
+	rec := newFlushRecorder()
+	w, err := NewWriter(rec, WriterConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := l.Subscribe(0)
+	if err := w.Serve(context.Background(), sub); err != nil {
+		t.Fatal(err)
+	}
+	flushes := rec.all()
+	if len(flushes) != 1 {
+		t.Fatalf("%d flushes, want 1", len(flushes))
+	}
+	items, err := newSSEParser(strings.NewReader(flushes[0])).All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != 2+n+1 {
+		t.Fatalf("%d items, want %d", len(items), 2+n+1)
+	}
+	for i, it := range items[2:] {
+		if it.ID != strconv.Itoa(i+1) {
+			t.Fatalf("item %d has id %q", i+2, it.ID)
+		}
+	}
+	if sub.LastSeq() != n+1 {
+		t.Errorf("the subscription is at %d, want %d", sub.LastSeq(), n+1)
+	}
+	if c := cap(w.buf); c > 2*batchBytes {
+		t.Errorf("the Writer keeps a %d-byte buffer after a %d-byte replay", c, n*1100)
+	}
+}
+
+// TestAppendLogFrame: Serve frames a log's events without encoding/json,
+// to the bytes Event writes, and allocates nothing doing so. Types and call
+// ids that JSON must escape take Event's way.
+func TestAppendLogFrame(t *testing.T) {
+	tests := []struct {
+		name, call, typ, data string
+	}{
+		{"plain", "c_rwsjz3p7eeyf5pap73hqk7in4q", "call.started", `{"tool":"echo","capability":{"grants":{"http":[]}}}`},
+		{"spaced data", "c1", "host.log", "{ \"level\" : \"info\",\n\"message\":\"a\\nb\" }"},
+		{"html and unicode", "c1", "host.output", `{"chunk":"<b>&amp;</b> é \u2028 ` + "\u2028\u2029" + `"}`},
+		{"invalid utf-8", "c1", "host.output", "{\"chunk\":\"\xff\xfe\"}"},
+		{"empty data", "c1", "host.progress", ""},
+		{"quote in call id", `c"1`, "host.log", `{}`},
+		{"backslash in call id", `c\1`, "host.log", `{}`},
+		{"non-ASCII call id", "c-é", "host.log", `{}`},
+		{"control in call id", "c\x01", "host.log", `{}`},
+		{"html in call id", "<c&1>", "host.log", `{}`},
+		{"quote in type", "c1", `a"b`, `{}`},
+		{"backslash in type", "c1", `a\b`, `{}`},
+		{"terminal", "c1", TypeFailed, `{"error":{"code":"trap","message":"x"}}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, err := NewLog(tt.call, LogConfig{}).Append(tt.typ, t0, json.RawMessage(tt.data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := appendFrame(nil, e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := appendLogFrame(nil, e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("got  %q\nwant %q", got, want)
+			}
+		})
+	}
+
+	e, _ := NewLog("c_rwsjz3p7eeyf5pap73hqk7in4q", LogConfig{}).Append("host.log", t0, json.RawMessage(`{"level":"info","message":"echoing 5 bytes"}`))
+	buf := make([]byte, 0, 1024)
+	if n := testing.AllocsPerRun(100, func() { buf, _ = appendLogFrame(buf[:0], e) }); n != 0 {
+		t.Errorf("framing a log event allocates %v times, want 0", n)
 	}
 }

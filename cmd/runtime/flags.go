@@ -34,13 +34,15 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 
 // mirrorEnv gives each flag not set on the command line the value of the
 // environment variable CAPSTREAM_<FLAG> (upper case, dashes as
-// underscores), if it is set. Only serve's flags are mirrored (DESIGN §3):
-// the variables of other commands would collide with serve's
-// (CAPSTREAM_SECRET_* are guest secrets).
-func mirrorEnv(fs *flag.FlagSet) error {
+// underscores), if it is set, and returns the flags it set, each with the
+// variable it came from, so that the server can say where a setting came
+// from. Only serve's flags are mirrored (docs/design.md §3): the variables of other
+// commands would collide with serve's (CAPSTREAM_SECRET_* are guest
+// secrets).
+func mirrorEnv(fs *flag.FlagSet) (fromEnv map[string]string, err error) {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var err error
+	fromEnv = map[string]string{}
 	fs.VisitAll(func(f *flag.Flag) {
 		if set[f.Name] || err != nil {
 			return
@@ -49,10 +51,12 @@ func mirrorEnv(fs *flag.FlagSet) error {
 		if v, ok := os.LookupEnv(env); ok {
 			if e := fs.Set(f.Name, v); e != nil {
 				err = fmt.Errorf("%s: %w", env, e)
+				return
 			}
+			fromEnv[f.Name] = env
 		}
 	})
-	return err
+	return fromEnv, err
 }
 
 // stringList is a repeatable string flag.

@@ -263,7 +263,7 @@ func (s callStream) Terminal() (sseEvent, bool) {
 }
 
 // readCallStream reads an SSE response of a call to its end, strictly as
-// DESIGN §5 has it: "retry:" and comments anywhere between events; each
+// docs/design.md §5 has it: "retry:" and comments anywhere between events; each
 // event exactly "id: <seq>", "event: <type>", one "data:" line holding the
 // envelope, and a blank line; the id and type of the frame equal the
 // envelope's; one call id; seq 1, 2, 3, ... with no gap; exactly one

@@ -14,10 +14,12 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -31,7 +33,7 @@ import (
 	"github.com/capstream/capstream/stream"
 )
 
-// serveFlags are the flags of capstream serve (DESIGN §3).
+// serveFlags are the flags of capstream serve (docs/design.md §3).
 type serveFlags struct {
 	addr, plugins, policy, dataDir, cacheDir         string
 	corsOrigins                                      stringList
@@ -40,6 +42,14 @@ type serveFlags struct {
 	dev                                              bool
 	drainTimeout, heartbeat                          time.Duration
 	maxCalls, maxCallsPerPrincipal                   int
+	maxStreamsPerPrincipal                           countFlag
+	retainBytes, retainBytesPerPrincipal             sizeFlag
+	retainCalls, retainCallsPerPrincipal             countFlag
+	cpuProfile                                       string
+	metricsAddr                                      string
+	devListenAnywhere, audienceAny                   bool
+	shutdownGrace                                    time.Duration
+	fromEnv                                          map[string]string // flag name -> the CAPSTREAM_* variable that set it
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -55,27 +65,47 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&f.publicKey, "jwt-public-key", "", "PEM public key (RSA, EC or Ed25519) for verifying tokens")
 	fs.StringVar(&f.jwksURL, "jwks-url", "", "JWKS URL for verifying tokens")
 	fs.StringVar(&f.issuer, "jwt-issuer", "", "required iss of tokens")
-	fs.StringVar(&f.audience, "jwt-audience", "", "required aud of tokens")
+	fs.StringVar(&f.audience, "jwt-audience", "", "required aud of tokens: needed with --jwt-public-key and --jwks-url, whose keys an identity provider also uses for its other applications; optional with --jwt-secret-file, a secret this service alone shares")
+	fs.BoolVar(&f.audienceAny, "jwt-accept-any-audience", false, "with --jwt-public-key or --jwks-url and no --jwt-audience, accept tokens whatever their aud, including those the provider issued for other applications")
 	fs.StringVar(&f.cookieName, "cookie-name", auth.DefaultCookieName, "cookie GET endpoints take a token from")
-	fs.BoolVar(&f.dev, "dev", false, "development mode: generate a key when none is given, print tokens for sample users, serve the demo page")
+	fs.BoolVar(&f.dev, "dev", false, "development mode: generate a secret, print tokens for sample users, serve the demo page; loopback only, and never with a key given")
+	fs.BoolVar(&f.devListenAnywhere, "dev-unsafe-listen-anywhere", false, "let --dev listen beyond loopback: every host that reaches --addr can take the sample users' tokens from the demo page")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "address of a listener that serves /metrics alone, without a token (empty: no metrics, except with --dev, which serves them on --addr)")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, how long running calls may finish before they are cancelled")
+	fs.DurationVar(&f.shutdownGrace, "shutdown-grace", defaultShutdownGrace, "after --drain-timeout, how long cancelled calls and open streams may take to end; then the server exits without them (status 1 if calls were abandoned)")
 	fs.DurationVar(&f.heartbeat, "heartbeat", stream.DefaultHeartbeat, "interval of SSE keep-alive comments")
 	fs.IntVar(&f.maxCalls, "max-calls", 256, "calls running at once, in all")
 	fs.IntVar(&f.maxCallsPerPrincipal, "max-calls-per-principal", 16, "calls running at once, per subject")
+	f.maxStreamsPerPrincipal, f.retainCalls, f.retainCallsPerPrincipal = 64, stream.DefaultRetainCalls, stream.DefaultRetainCallsPerOwner
+	f.retainBytes, f.retainBytesPerPrincipal = stream.DefaultRetainBytes, stream.DefaultRetainBytesPerOwner
+	fs.Var(&f.maxStreamsPerPrincipal, "max-streams-per-principal", "`number` of event streams a subject may hold open: subscriptions and POSTs that stream")
+	fs.Var(&f.retainBytes, "retain-bytes", "total `size` of the finished calls kept for replay; over it, the subject holding the most loses its oldest")
+	fs.Var(&f.retainCalls, "retain-calls", "`number` of finished calls kept for replay; over it, the subject holding the most loses its oldest")
+	fs.Var(&f.retainBytesPerPrincipal, "retain-bytes-per-principal", "total `size` of one subject's finished calls kept for replay; over it, its oldest are dropped")
+	fs.Var(&f.retainCallsPerPrincipal, "retain-calls-per-principal", "`number` of one subject's finished calls kept for replay; over it, its oldest are dropped")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the server, from listening to stopping, to this file (go tool pprof reads it)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := mirrorEnv(fs); err != nil {
+	fromEnv, err := mirrorEnv(fs)
+	if err != nil {
 		return err
 	}
+	f.fromEnv = fromEnv
 	if fs.NArg() != 0 {
 		return fmt.Errorf("serve takes no arguments, got %q", fs.Args())
+	}
+	if err := checkServeFlags(f); err != nil {
+		return err
 	}
 	log, err := newLogger(f.dev, stderr)
 	if err != nil {
 		return err
 	}
 	defer log.Sync()
+	if f.dev {
+		printDevWarning(stderr, f)
+	}
 	return serve(ctx, f, log, stdout)
 }
 
@@ -91,6 +121,14 @@ func newLogger(dev bool, stderr io.Writer) (*zap.Logger, error) {
 }
 
 func serve(ctx context.Context, f serveFlags, log *zap.Logger, stdout io.Writer) error {
+	if f.dev {
+		log.Warn("dev mode is on: sample users' tokens are printed and served on the demo page; never run it where others can reach it",
+			zap.String("from", devSource(f)), zap.String("addr", f.addr), zap.Bool("listenAnywhere", f.devListenAnywhere))
+	}
+	// abandoned is set when shutdown gives up on calls that did not end:
+	// they may still use the engine, the KV store and egress, so those are
+	// left for the process's exit to release.
+	abandoned := false
 	if err := os.MkdirAll(f.dataDir, 0o700); err != nil {
 		return fmt.Errorf("creating data directory: %w", err)
 	}
@@ -126,12 +164,20 @@ func serve(ctx context.Context, f serveFlags, log *zap.Logger, stdout io.Writer)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer func() {
+		if !abandoned {
+			store.Close()
+		}
+	}()
 	eg, err := egress.New(egress.Config{Secrets: secretsFromEnv()})
 	if err != nil {
 		return err
 	}
-	defer eg.Close()
+	defer func() {
+		if !abandoned {
+			eg.Close()
+		}
+	}()
 	cacheDir := f.cacheDir
 	if cacheDir == "" {
 		cacheDir = filepath.Join(f.dataDir, "cache")
@@ -140,7 +186,11 @@ func serve(ctx context.Context, f serveFlags, log *zap.Logger, stdout io.Writer)
 	if err != nil {
 		return err
 	}
-	defer engine.Close(context.WithoutCancel(ctx))
+	defer func() {
+		if !abandoned {
+			engine.Close(context.WithoutCancel(ctx))
+		}
+	}()
 	tools, loadErrs, err := engine.LoadDir(ctx, f.plugins)
 	if err != nil {
 		return err
@@ -152,15 +202,22 @@ func serve(ctx context.Context, f serveFlags, log *zap.Logger, stdout io.Writer)
 	var index http.Handler
 	var users []chat.User // dev mode: the sample users, with tokens
 	if f.dev {
-		if users, err = devUsers(devSecret, policies.Current().RolesClaim); err != nil {
-			log.Warn("no dev tokens: the key given cannot mint them; the demo page will ask for one", zap.Error(err))
+		if users, err = devUsers(devSecret, policies.Current().RolesClaim, f.issuer, f.audience); err != nil {
+			return err
 		}
 		index = chat.Handler(chat.Config{Users: users})
 	}
+	metricsReg := prometheus.NewRegistry()
+	metrics := httpapi.NewMetrics(metricsReg)
+	metricsReg.MustRegister(devModeGauge(f.dev))
 	api, err := httpapi.New(httpapi.Config{
 		Engine: engine, Auth: authn, Policies: policies, SigningKey: signingKey, Logger: log,
+		Metrics: metrics, MetricsOnAPI: f.dev && f.metricsAddr == "" && !f.devListenAnywhere,
 		CookieName: f.cookieName, CORSOrigins: f.corsOrigins,
 		MaxCalls: f.maxCalls, MaxCallsPerPrincipal: f.maxCallsPerPrincipal,
+		MaxStreamsPerPrincipal: int(f.maxStreamsPerPrincipal),
+		RetainBytes:            int64(f.retainBytes), RetainCalls: int(f.retainCalls),
+		RetainBytesPerPrincipal: int64(f.retainBytesPerPrincipal), RetainCallsPerPrincipal: int(f.retainCallsPerPrincipal),
 		Stream: stream.WriterConfig{Heartbeat: f.heartbeat},
 		Index:  index,
 	})
@@ -168,11 +225,35 @@ func serve(ctx context.Context, f serveFlags, log *zap.Logger, stdout io.Writer)
 		return err
 	}
 
+	stopProfile, err := startCPUProfile(f.cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile(log)
+	var metricsServed <-chan error // nil, never ready, without --metrics-addr
+	if f.metricsAddr != "" {
+		msrv, served, err := serveMetrics(f.metricsAddr, metrics, log)
+		if err != nil {
+			return err
+		}
+		defer msrv.Close()
+		metricsServed = served
+	} else if !f.dev {
+		log.Info("metrics are not served: give --metrics-addr to serve them on a listener of their own")
+	}
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
 		return err
 	}
-	srv := httpapi.NewHTTPServer(api.Handler(), zap.NewStdLog(log.Named("net/http")))
+	if f.dev && !f.devListenAnywhere && !loopbackAddr(ln.Addr()) {
+		ln.Close()
+		return fmt.Errorf("dev mode listens on loopback only, and --addr %q is %s; use --addr 127.0.0.1:PORT", f.addr, ln.Addr())
+	}
+	handler := api.Handler()
+	if f.dev {
+		handler = withDevHeader(handler)
+	}
+	srv := httpapi.NewHTTPServer(handler, zap.NewStdLog(log.Named("net/http")))
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	base := "http://" + ln.Addr().String()
@@ -195,40 +276,33 @@ func serve(ctx context.Context, f serveFlags, log *zap.Logger, stdout io.Writer)
 			continue
 		case err := <-served:
 			return err
+		case err := <-metricsServed:
+			srv.Close()
+			return fmt.Errorf("serving metrics: %w", err)
 		case <-ctx.Done():
 		}
 		break
 	}
 
-	log.Info("shutting down", zap.Duration("drain", f.drainTimeout))
-	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.drainTimeout)
-	defer cancel()
 	// Drain with the listener open, so that a client arriving meanwhile is
 	// told to come back (503 shutting_down with Retry-After; /readyz too)
-	// rather than refused a connection. Then stop accepting connections;
-	// the handlers of open streams end once their call's terminal event
-	// is written.
-	if err := api.Shutdown(drainCtx); err != nil {
-		log.Info("drain", zap.Error(err))
-	}
-	shutdown := make(chan error, 1)
-	go func() { shutdown <- srv.Shutdown(context.WithoutCancel(ctx)) }()
-	select {
-	case err := <-shutdown:
-		if err != nil {
-			return err
-		}
-	case <-time.After(10 * time.Second):
-		srv.Close()
-	}
+	// rather than refused a connection.
+	err = shutdown(ctx, log, api, srv, f.drainTimeout, f.shutdownGrace)
 	<-served
+	if errors.Is(err, errAbandoned) {
+		abandoned = true
+	}
+	if err != nil {
+		return err
+	}
 	log.Info("stopped")
 	return nil
 }
 
 // authConfig builds the token verification config from the flags. In dev
-// mode with no key given it uses (and keeps, in the data directory) an HS256
-// secret, which it returns so that the banner can mint tokens.
+// mode, which takes no key, it uses (and keeps, in the data directory) a
+// generated HS256 secret, which it returns so that the banner can mint
+// tokens.
 func authConfig(f serveFlags) (auth.Config, []byte, error) {
 	cfg := auth.Config{Issuer: f.issuer, Audience: f.audience, JWKSURL: f.jwksURL}
 	if f.secretFile != "" {
@@ -246,7 +320,7 @@ func authConfig(f serveFlags) (auth.Config, []byte, error) {
 		cfg.PublicKeyPEM = b
 	}
 	if cfg.Secret != nil || cfg.PublicKeyPEM != nil || cfg.JWKSURL != "" {
-		return cfg, cfg.Secret, nil
+		return cfg, nil, nil // never dev mode: checkDev refuses a key with it
 	}
 	if !f.dev {
 		return cfg, nil, errors.New("no token key: give --jwt-secret-file, --jwt-public-key or --jwks-url (or --dev)")
@@ -328,11 +402,14 @@ func secretsFromEnv() map[string]string {
 }
 
 // devUsers mints tokens for the sample users, alice (analyst) and bob
-// (guest), with the dev secret; there is none when a key was given.
-func devUsers(secret []byte, rolesClaim string) ([]chat.User, error) {
+// (guest), with the generated dev secret, and with the issuer and audience
+// the server requires, if any.
+func devUsers(secret []byte, rolesClaim, issuer, audience string) ([]chat.User, error) {
 	users := []chat.User{{Name: "alice", Role: "analyst"}, {Name: "bob", Role: "guest"}}
 	for i, u := range users {
-		tok, err := auth.Mint(secret, auth.MintClaims{Subject: u.Name, Roles: []string{u.Role}, RolesClaim: rolesClaim, TTL: 24 * time.Hour})
+		tok, err := auth.Mint(secret, auth.MintClaims{
+			Subject: u.Name, Roles: []string{u.Role}, RolesClaim: rolesClaim, Issuer: issuer, Audience: audience, TTL: 24 * time.Hour,
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -361,4 +438,39 @@ Stream a call:
 Demo page: %[1]s/
 
 `, base, alice, bob)
+}
+
+// sizeFlag is a flag of a positive number of bytes, written as sizes are in
+// the policy: "256MiB", "1GB", "1048576".
+type sizeFlag int64
+
+func (s *sizeFlag) String() string { return policy.FormatSize(int64(*s)) }
+
+func (s *sizeFlag) Set(v string) error {
+	n, err := policy.ParseSize(v)
+	if err != nil {
+		return err
+	}
+	if n <= 0 {
+		return errors.New("must be positive")
+	}
+	*s = sizeFlag(n)
+	return nil
+}
+
+// countFlag is a flag of a positive whole number.
+type countFlag int
+
+func (c *countFlag) String() string { return strconv.Itoa(int(*c)) }
+
+func (c *countFlag) Set(v string) error {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil {
+		return errors.New("want a whole number")
+	}
+	if n <= 0 {
+		return errors.New("must be positive")
+	}
+	*c = countFlag(n)
+	return nil
 }

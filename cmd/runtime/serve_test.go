@@ -11,10 +11,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/capstream/capstream/internal/policy"
 	"github.com/capstream/capstream/internal/testwasm"
 )
 
@@ -27,10 +29,104 @@ func pluginDir(t testing.TB) string {
 			t.Fatal(err)
 		}
 	}
-	if err := os.WriteFile(filepath.Join(dir, "mirror.wasm"), testwasm.WATFile(t, "plugins/mirror/mirror.wat"), 0o644); err != nil {
+	mirror, err := os.ReadFile(filepath.Join(testwasm.Root(t), "plugins/mirror/mirror.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "mirror.wasm"), mirror, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// serving is `capstream serve` running in this process with the flags a
+// test chose, its output kept.
+type serving struct {
+	url        string // the API, from the "serving" log line
+	metricsURL string // from the "serving metrics" log line; "" if none
+	alice      string // dev mode: alice's token, from the banner
+	stdout     *lockedBuffer
+	stderr     *lockedBuffer
+	stop       context.CancelFunc
+	done       chan error
+}
+
+// startServing runs `capstream serve` with args and returns once it
+// serves; the test fails if it returns an error first. It is stopped when
+// the test ends.
+func startServing(t *testing.T, args ...string) *serving {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &serving{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, stop: cancel, done: make(chan error, 1)}
+	go func() { s.done <- run(ctx, append([]string{"serve"}, args...), s.stdout, s.stderr) }()
+	t.Cleanup(func() {
+		cancel()
+		<-s.done
+	})
+	urlRE := regexp.MustCompile(`"url": ?"(http://[^"]+)"`)
+	aliceRE := regexp.MustCompile(`export ALICE=(\S+)`)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		for _, line := range strings.Split(s.stderr.String(), "\n") {
+			m := urlRE.FindStringSubmatch(line)
+			switch {
+			case m == nil:
+			case strings.Contains(line, "serving metrics"):
+				s.metricsURL = m[1]
+			case strings.Contains(line, "serving"):
+				s.url = m[1]
+			}
+		}
+		if m := aliceRE.FindStringSubmatch(s.stdout.String()); m != nil {
+			s.alice = m[1]
+		}
+		if s.url != "" && (!strings.Contains(s.stderr.String(), "DEV MODE") || s.alice != "") {
+			return s
+		}
+		select {
+		case err := <-s.done:
+			s.done <- err
+			t.Fatalf("serve %q returned before serving: %v\n%s", args, err, s.stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve %q: no \"serving\" log line within 2 minutes\n%s", args, s.stderr.String())
+		}
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// prodFlags returns the flags of a server outside dev mode: an HS256
+// secret, the dev policy as a file, and the echo tool.
+func prodFlags(t *testing.T) []string {
+	t.Helper()
+	dir := t.TempDir()
+	secret, pol := filepath.Join(dir, "secret"), filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(secret, bytes.Repeat([]byte("k"), 40), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pol, policy.Dev, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"--addr", "127.0.0.1:0", "--jwt-secret-file", secret, "--policy", pol,
+		"--plugins", toolDir(t, "echo"), "--data-dir", filepath.Join(dir, "data"), "--cache-dir", testwasm.CacheDir()}
 }
 
 // devServer is `capstream serve --dev` running in this process.
@@ -46,8 +142,14 @@ func startDev(t *testing.T, extra ...string) *devServer {
 	pr, pw := io.Pipe()
 	d := &devServer{dataDir: t.TempDir(), stop: cancel, done: make(chan error, 1)}
 	args := append([]string{"serve", "--dev", "--addr", "127.0.0.1:0", "--plugins", pluginDir(t), "--data-dir", d.dataDir, "--cache-dir", testwasm.CacheDir()}, extra...)
+	var stderr lockedBuffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the server's log:\n%s", stderr.String())
+		}
+	})
 	go func() {
-		d.done <- run(ctx, args, pw, io.Discard)
+		d.done <- run(ctx, args, pw, &stderr)
 		pw.Close()
 	}()
 	urlRE := regexp.MustCompile(`dev mode at (http://\S+)`)

@@ -30,7 +30,7 @@ import (
 	"github.com/capstream/capstream/stream"
 )
 
-// The benchmarks of DESIGN §9 that need the HTTP layer. Each runs over a
+// The benchmarks of docs/design.md §9 that need the HTTP layer. Each runs over a
 // real TCP server on loopback (newEnv), and checks once, before it measures,
 // that the path it measures really works.
 //

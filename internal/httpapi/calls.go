@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -34,7 +35,7 @@ func (s *Server) createCall(w http.ResponseWriter, r *http.Request, ps httproute
 		writeError(w, errToolNotFound(name))
 		return
 	}
-	grants := s.cfg.Policies.Current().Grants(v.Roles)
+	grants := v.Policy.Grants(v.Roles)
 	if !grants.Permits(name) {
 		s.audit.Info("call refused", zap.String("subject", v.Subject), zap.String("tool", name), zap.String("reason", "tool_not_permitted"))
 		writeError(w, errToolNotPermitted(name))
@@ -51,6 +52,18 @@ func (s *Server) createCall(w http.ResponseWriter, r *http.Request, ps httproute
 		writeError(w, errInvalidInput(err.Error()))
 		return
 	}
+	detach := r.URL.Query().Get("detach") == "1" || r.URL.Query().Get("detach") == "true"
+	streaming := !detach && acceptsEventStream(r)
+	if streaming {
+		// A POST that streams holds a subscription like any other: its
+		// place is taken before the call starts, so that a refusal costs
+		// no call.
+		if apiErr := s.openStream(v.Subject); apiErr != nil {
+			writeError(w, apiErr)
+			return
+		}
+		defer s.closeStream(v.Subject)
+	}
 	c, apiErr := s.start(v, tool, grants, input)
 	if apiErr != nil {
 		writeError(w, apiErr)
@@ -59,14 +72,17 @@ func (s *Server) createCall(w http.ResponseWriter, r *http.Request, ps httproute
 	w.Header().Set("Location", "/v1/calls/"+c.id)
 
 	switch {
-	case r.URL.Query().Get("detach") == "1" || r.URL.Query().Get("detach") == "true":
+	case detach:
 		ticket, exp := s.tickets.Mint(c.id, v.Subject, v.Expires, time.Now())
 		writeJSON(w, http.StatusAccepted, map[string]any{
 			"callId": c.id, "events": "/v1/calls/" + c.id + "/events", "ticket": ticket, "ticketExpiresAt": exp,
 		})
-	case acceptsEventStream(r):
+	case streaming:
 		// The direct stream is the call's own response: closing it cancels
-		// the call, and it is not cut when the token expires.
+		// the call, and it is not cut when the token expires. The engine's
+		// first act is to emit call.started: waiting for it lets the start
+		// of the stream and that event leave in one write.
+		c.log.Subscribe(0).Next(r.Context())
 		s.serveStream(w, r, c.log, 0, time.Time{})
 		if _, done := c.log.Terminal(); !done {
 			c.cancel(host.CancelClientGone)
@@ -82,25 +98,42 @@ func (s *Server) createCall(w http.ResponseWriter, r *http.Request, ps httproute
 	}
 }
 
-// readInput reads a call's input: a JSON object, at most MaxBodyBytes.
+// readInput reads a call's input: a JSON object, at most MaxBodyBytes. No
+// body and no Content-Type is the empty object.
 func (s *Server) readInput(w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return nil, errUnsupportedMediaType
-		}
+	body, apiErr := readJSON(w, r, s.cfg.MaxBodyBytes)
+	switch {
+	case apiErr != nil:
+		return nil, apiErr
+	case len(body) == 0 && r.Header.Get("Content-Type") == "":
+		return []byte("{}"), nil
+	case len(body) == 0:
+		return nil, errInvalidJSON("the body is empty; send a JSON object")
+	case body[0] != '{':
+		return nil, errInvalidInput("the input must be a JSON object")
+	}
+	return body, nil
+}
+
+// readJSON reads the body of a request, as every endpoint that takes one
+// does: its Content-Type must be JSON (see checkContentType), its size at
+// most limit, and its content valid JSON. An empty body (or one of white
+// space) is returned as nil, for the endpoint to refuse or not.
+func readJSON(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *apiError) {
+	if apiErr := checkContentType(r); apiErr != nil {
+		return nil, apiErr
 	}
 	// A body declared too large is refused before it is read: a client
 	// that sent "Expect: 100-continue" then never sends it.
-	if r.ContentLength > s.cfg.MaxBodyBytes {
-		return nil, errBodyTooLarge(s.cfg.MaxBodyBytes)
+	if r.ContentLength > limit {
+		return nil, errBodyTooLarge(limit)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var tooLarge *http.MaxBytesError
 	var netErr net.Error
 	switch {
 	case errors.As(err, &tooLarge):
-		return nil, errBodyTooLarge(s.cfg.MaxBodyBytes)
+		return nil, errBodyTooLarge(limit)
 	case errors.As(err, &netErr) && netErr.Timeout():
 		// The server's ReadTimeout passed before the body was all in.
 		return nil, errRequestTimeout
@@ -108,22 +141,34 @@ func (s *Server) readInput(w http.ResponseWriter, r *http.Request) ([]byte, *api
 		return nil, errInvalidJSON("reading the body: " + err.Error())
 	}
 	body = bytes.TrimSpace(body)
-	if len(body) == 0 {
-		if r.Header.Get("Content-Type") == "" {
-			return []byte("{}"), nil
-		}
-		return nil, errInvalidJSON("the body is empty; send a JSON object")
-	}
-	if !utf8.Valid(body) {
+	switch {
+	case len(body) == 0:
+		return nil, nil
+	case !utf8.Valid(body):
 		return nil, errInvalidJSON("the body is not valid UTF-8")
-	}
-	if !json.Valid(body) {
+	case !json.Valid(body):
 		return nil, errInvalidJSON("the body is not valid JSON")
 	}
-	if body[0] != '{' {
-		return nil, errInvalidInput("the input must be a JSON object")
-	}
 	return body, nil
+}
+
+// checkContentType accepts a request without a Content-Type, or with
+// application/json or any type with the +json suffix; a charset, if given,
+// must be UTF-8, the only encoding of JSON (RFC 8259). Anything else is
+// 415 unsupported_media_type.
+func checkContentType(r *http.Request) *apiError {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return nil
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" && !strings.HasSuffix(mt, "+json") {
+		return errUnsupportedMediaType
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return errUnsupportedCharset(cs)
+	}
+	return nil
 }
 
 func acceptsEventStream(r *http.Request) bool {
@@ -143,6 +188,20 @@ type call struct {
 	cancel context.CancelCauseFunc
 }
 
+// place is a call's place under the concurrency caps, taken by admit. It
+// is given back when the call's terminal event is emitted, just before the
+// event goes into the log, so that a client that sees it and starts its
+// next call at once finds the place free; or, failing a terminal event,
+// when the call's goroutine ends. Shutdown still waits for the goroutine.
+type place struct {
+	s       *Server
+	subject string
+	id      string
+	once    sync.Once
+}
+
+func (p *place) release() { p.once.Do(func() { p.s.release(p.subject, p.id) }) }
+
 // start admits a call, derives and signs its capability, registers its log
 // and runs it on its own goroutine, which is handed the capability
 // explicitly.
@@ -161,6 +220,7 @@ func (s *Server) start(v viewer, tool *host.Tool, grants capability.Grants, inpu
 		cancel(nil)
 		return nil, apiErr
 	}
+	p := &place{s: s, subject: v.Subject, id: id}
 	// The log's own bound is a safety net above the call's budgets, which
 	// the engine enforces with proper failure codes.
 	log := stream.NewLog(id, stream.LogConfig{
@@ -168,19 +228,19 @@ func (s *Server) start(v viewer, tool *host.Tool, grants capability.Grants, inpu
 		MaxBytes:  c.Limits.Output + int64(c.Limits.Events+2)*4096,
 	})
 	if err := s.registry.Add(stream.Entry{Owner: v.Subject, Tool: tool.Name, Log: log}); err != nil {
-		s.release(v.Subject, id)
+		p.release()
+		s.wg.Done()
 		cancel(nil)
 		return nil, errInternal("registering the call")
 	}
 
-	s.metrics.callsInFlight.Inc()
 	go func() {
+		defer s.wg.Done()
 		defer cancel(nil)
-		defer s.release(v.Subject, id)
-		defer s.metrics.callsInFlight.Dec()
+		defer p.release() // if the call had no terminal event
 		res := s.cfg.Engine.Call(ctx, host.Invocation{
 			Tool: tool, Capability: &c, Token: token, Input: input,
-			Sink: &logSink{s: s, log: log, cap: &c},
+			Sink: &logSink{s: s, log: log, cap: &c, place: p},
 		})
 		s.finished(&c, res)
 	}()
@@ -191,6 +251,8 @@ func (s *Server) start(v viewer, tool *host.Tool, grants capability.Grants, inpu
 // its cancel function, in one step: the global cap counts the calls
 // recorded, so a place taken must be recorded before the lock is let go,
 // or calls admitted at the same moment would all see room for themselves.
+// It also counts the call's goroutine in s.wg, which its caller must mark
+// done.
 func (s *Server) admit(subject, id string, cancel context.CancelCauseFunc) *apiError {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -207,10 +269,12 @@ func (s *Server) admit(subject, id string, cancel context.CancelCauseFunc) *apiE
 	s.perSubject[subject]++
 	s.running[id] = cancel
 	s.wg.Add(1)
+	s.metrics.callsInFlight.Inc()
 	return nil
 }
 
-// release gives back the place taken by admit.
+// release gives back the place taken by admit; call it once, through
+// place.release.
 func (s *Server) release(subject, id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -218,7 +282,30 @@ func (s *Server) release(subject, id string) {
 		delete(s.perSubject, subject)
 	}
 	delete(s.running, id)
-	s.wg.Done()
+	s.metrics.callsInFlight.Dec()
+}
+
+// openStream takes a place for an event stream of subject under
+// MaxStreamsPerPrincipal; closeStream gives it back.
+func (s *Server) openStream(subject string) *apiError {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := s.streams[subject]; n >= s.cfg.MaxStreamsPerPrincipal {
+		s.metrics.streamsRejected.Inc()
+		return errTooManyStreams(n)
+	}
+	s.streams[subject]++
+	s.metrics.streamsOpen.Inc()
+	return nil
+}
+
+func (s *Server) closeStream(subject string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.streams[subject]--; s.streams[subject] <= 0 {
+		delete(s.streams, subject)
+	}
+	s.metrics.streamsOpen.Dec()
 }
 
 // finished records a call's outcome in metrics and the audit log.
@@ -243,14 +330,21 @@ func (s *Server) finished(c *capability.Capability, res host.Result) {
 // logSink appends a call's events to its log, counts host calls, and audits
 // refusals. It runs on the call's goroutine.
 type logSink struct {
-	s   *Server
-	log *stream.Log
-	cap *capability.Capability
+	s     *Server
+	log   *stream.Log
+	cap   *capability.Capability
+	place *place
 }
 
 func (k *logSink) Emit(e host.Event) {
-	if _, err := k.log.Append(e.Type, e.Time, e.Data); err != nil {
+	if stream.IsTerminal(e.Type) {
+		k.place.release()
+	}
+	ev, err := k.log.Append(e.Type, e.Time, e.Data)
+	if err != nil {
 		k.s.log.Warn("dropping event", zap.String("call", k.cap.ID), zap.String("subject", k.cap.Subject), zap.String("type", e.Type), zap.Error(err))
+	} else if k.s.appended != nil {
+		k.s.appended(ev)
 	}
 	if e.Decision == "" {
 		return
@@ -344,6 +438,11 @@ func (s *Server) callEvents(w http.ResponseWriter, r *http.Request, ps httproute
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
+	if apiErr := s.openStream(v.Subject); apiErr != nil {
+		writeError(w, apiErr)
+		return
+	}
+	defer s.closeStream(v.Subject)
 	s.serveStream(w, r, log, after, v.Expires)
 }
 
@@ -366,15 +465,14 @@ func lastEventID(r *http.Request) (uint64, error) {
 
 // serveStream writes a call's events after seq `after` as SSE until the
 // terminal event, the client leaving, or — when expires is set — the
-// viewer's credential expiring, which ends this subscription only.
+// viewer's credential expiring, which ends this subscription only. Its
+// caller holds a place from openStream.
 func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, log *stream.Log, after uint64, expires time.Time) {
 	sw, err := stream.NewWriter(w, s.cfg.Stream)
 	if err != nil {
 		s.log.Error("starting a stream", zap.Error(err))
 		return
 	}
-	s.metrics.streamsOpen.Inc()
-	defer s.metrics.streamsOpen.Dec()
 	ctx := r.Context()
 	if !expires.IsZero() {
 		var cancel context.CancelFunc
@@ -387,6 +485,9 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, log *stream
 	}
 }
 
+// maxTicketBody bounds the body of POST /v1/tickets, which is one call id.
+const maxTicketBody = 4096
+
 // createTicket is POST /v1/tickets {callId}: a short-lived ticket for the
 // GET endpoints of one call the viewer owns, for EventSource, which cannot
 // send headers.
@@ -394,8 +495,12 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request, _ httprout
 	var req struct {
 		CallID string `json:"callId"`
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4096))
-	if err != nil || json.Unmarshal(body, &req) != nil || req.CallID == "" {
+	body, apiErr := readJSON(w, r, maxTicketBody)
+	if apiErr != nil {
+		writeError(w, apiErr)
+		return
+	}
+	if json.Unmarshal(body, &req) != nil || req.CallID == "" {
 		writeError(w, errInvalidJSON(`send {"callId": "<id>"}`))
 		return
 	}

@@ -55,8 +55,18 @@ var errRequestTimeout = &apiError{Status: http.StatusRequestTimeout, Code: "requ
 
 var errUnsupportedMediaType = &apiError{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type", Message: "send the body as Content-Type: application/json"}
 
+func errUnsupportedCharset(charset string) *apiError {
+	return &apiError{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type",
+		Message: "send the body as JSON in UTF-8 (charset=utf-8, or none), not " + strconv.Quote(charset)}
+}
+
 func errTooManyCalls(msg string) *apiError {
 	return &apiError{Status: http.StatusTooManyRequests, Code: "too_many_calls", Message: msg, RetryAfter: 1}
+}
+
+func errTooManyStreams(open int) *apiError {
+	return &apiError{Status: http.StatusTooManyRequests, Code: "too_many_streams",
+		Message: "you have " + strconv.Itoa(open) + " event streams open, the most allowed; close one and retry", RetryAfter: 1}
 }
 
 var errShuttingDown = &apiError{Status: http.StatusServiceUnavailable, Code: "shutting_down", Message: "the server is shutting down", RetryAfter: 5}

@@ -564,9 +564,8 @@ func capsHold(t *testing.T, rounds int) {
 			}
 		}
 		admittedMost = max(admittedMost, len(admitted))
-		// End the admitted calls: DELETE answers once the call has ended
-		// (its place is given back a moment later; one still taken at the
-		// next burst only makes that burst stricter).
+		// End the admitted calls: DELETE answers once the call has ended,
+		// and its place was given back before that.
 		for _, c := range admitted {
 			r := e.do("DELETE", "/v1/calls/"+c.id, tokens[c.who], "")
 			r.Body.Close()

@@ -9,14 +9,20 @@ import (
 
 	"github.com/capstream/capstream/internal/auth"
 	"github.com/capstream/capstream/internal/capability"
+	"github.com/capstream/capstream/internal/policy"
 )
 
-// viewer is an authenticated requester: who they are, and until when their
-// credential is good (a viewer of a stream is ended then).
+// viewer is an authenticated requester: who they are, until when their
+// credential is good (a viewer of a stream is ended then), and the policy
+// in force when the request came. The policy is read once per request, and
+// the viewer's roles and every grant of the request come from that one
+// snapshot, so that a reload in between cannot mix old roles with new
+// grants.
 type viewer struct {
 	capability.Principal
 	Expires time.Time
 	Source  string // "header", "cookie" or "ticket"
+	Policy  *policy.Policy
 }
 
 type handle func(w http.ResponseWriter, r *http.Request, ps httprouter.Params, v viewer)
@@ -45,7 +51,7 @@ func (s *Server) authenticate(r *http.Request, ps httprouter.Params, headerOnly 
 			s.log.Info("ticket refused", zap.String("path", r.URL.Path), zap.Error(err))
 			return viewer{}, false
 		}
-		return viewer{Principal: capability.Principal{Subject: sub}, Expires: exp, Source: "ticket"}, true
+		return viewer{Principal: capability.Principal{Subject: sub}, Expires: exp, Source: "ticket", Policy: s.cfg.Policies.Current()}, true
 	}
 	token, source := auth.FromRequest(r, !headerOnly, s.cfg.CookieName)
 	if token == "" {
@@ -57,6 +63,7 @@ func (s *Server) authenticate(r *http.Request, ps httprouter.Params, headerOnly 
 		s.log.Info("token refused", zap.String("path", r.URL.Path), zap.String("source", source), zap.Error(err))
 		return viewer{}, false
 	}
-	roles := s.cfg.Policies.Current().RolesOf(id.Claims)
-	return viewer{Principal: capability.Principal{Subject: id.Subject, Roles: roles}, Expires: id.ExpiresAt, Source: source}, true
+	pol := s.cfg.Policies.Current()
+	roles := pol.RolesOf(id.Claims)
+	return viewer{Principal: capability.Principal{Subject: id.Subject, Roles: roles}, Expires: id.ExpiresAt, Source: source, Policy: pol}, true
 }

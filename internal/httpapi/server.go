@@ -1,4 +1,4 @@
-// Package httpapi is capstream's HTTP API (DESIGN §4): it authenticates each
+// Package httpapi is capstream's HTTP API (docs/design.md §4): it authenticates each
 // request once, derives the call's capability from the policy, runs the call
 // on the engine and serves its events as Server-Sent Events.
 //
@@ -32,8 +32,9 @@ type Authenticator interface {
 	Ready() error
 }
 
-// Policies gives the policy in force; it may change between requests
-// (SIGHUP), never during one.
+// Policies gives the policy in force; it may change at any time (SIGHUP).
+// The server reads it once per request, when it authenticates it, and takes
+// the request's roles and grants from that one snapshot.
 type Policies interface {
 	Current() *policy.Policy
 }
@@ -49,6 +50,11 @@ type Config struct {
 	// Metrics receives the API's metrics. Nil: metrics are kept but not
 	// exported (see NewMetrics).
 	Metrics *Metrics
+	// MetricsOnAPI serves GET /metrics on Handler, without a token. False:
+	// the caller serves Metrics.Handler where it chooses (capstream serve:
+	// on --metrics-addr), since the metrics name every tool, whoever may
+	// list them.
+	MetricsOnAPI bool
 	// CookieName is the cookie GET endpoints accept a token from. Empty:
 	// "capstream_token".
 	CookieName string
@@ -62,8 +68,21 @@ type Config struct {
 	// MaxCallsPerPrincipal bounds one subject's calls running at once.
 	// Zero: 16.
 	MaxCallsPerPrincipal int
+	// MaxStreamsPerPrincipal bounds one subject's open event streams: the
+	// subscriptions of GET /v1/calls/{id}/events and the POSTs that stream
+	// their call. Zero: 64.
+	MaxStreamsPerPrincipal int
 	// Retention keeps finished calls replayable. Zero: 10 minutes.
 	Retention time.Duration
+	// RetainBytes and RetainCalls bound the finished calls kept for replay,
+	// in all; RetainBytesPerPrincipal and RetainCallsPerPrincipal, one
+	// subject's. Over a budget, finished calls are evicted before their
+	// retention ends (see stream.Registry). Zero: 256 MiB, 10,000, 32 MiB
+	// and 1,000. Negative values are invalid.
+	RetainBytes             int64
+	RetainCalls             int
+	RetainBytesPerPrincipal int64
+	RetainCallsPerPrincipal int
 	// Stream configures SSE responses (heartbeat, write timeout, retry).
 	Stream stream.WriterConfig
 	// Index serves GET / (the demo page in dev mode). Nil: 404.
@@ -85,11 +104,17 @@ type Server struct {
 	cancel context.CancelFunc
 
 	mu          sync.Mutex
-	running     map[string]context.CancelCauseFunc // call id -> cancel
-	perSubject  map[string]int
+	running     map[string]context.CancelCauseFunc // call id -> cancel, until its terminal event
+	perSubject  map[string]int                     // calls in running, by subject
+	streams     map[string]int                     // open streams, by subject
 	shutting    bool
-	wg          sync.WaitGroup // running calls
+	wg          sync.WaitGroup // call goroutines, to their end
 	sweeperDone chan struct{}
+
+	// appended, if set, is called with each event a call's sink appends
+	// to its log, on the call's goroutine, right after it is appended: a
+	// seam for tests that act at the moment an event becomes visible.
+	appended func(stream.Event)
 }
 
 // New validates cfg and returns a Server. Its registry sweeper runs until
@@ -117,6 +142,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxCallsPerPrincipal == 0 {
 		cfg.MaxCallsPerPrincipal = 16
 	}
+	if cfg.MaxStreamsPerPrincipal == 0 {
+		cfg.MaxStreamsPerPrincipal = 64
+	}
+	if cfg.MaxCalls < 0 || cfg.MaxCallsPerPrincipal < 0 || cfg.MaxStreamsPerPrincipal < 0 {
+		return nil, errors.New("httpapi: Config.MaxCalls, MaxCallsPerPrincipal and MaxStreamsPerPrincipal must not be negative")
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = zap.NewNop()
@@ -126,7 +157,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	// Sweep often enough that a call is gone soon after its retention.
 	sweep := min(cfg.Retention/2, stream.DefaultSweepInterval)
-	reg, err := stream.NewRegistry(stream.RegistryConfig{Retention: cfg.Retention, SweepInterval: sweep})
+	reg, err := stream.NewRegistry(stream.RegistryConfig{
+		Retention: cfg.Retention, SweepInterval: sweep,
+		RetainBytes: cfg.RetainBytes, RetainCalls: cfg.RetainCalls,
+		RetainBytesPerOwner: cfg.RetainBytesPerPrincipal, RetainCallsPerOwner: cfg.RetainCallsPerPrincipal,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: %w", err)
 	}
@@ -139,8 +174,10 @@ func New(cfg Config) (*Server, error) {
 		tickets:     auth.NewTickets(nil, 0),
 		running:     map[string]context.CancelCauseFunc{},
 		perSubject:  map[string]int{},
+		streams:     map[string]int{},
 		sweeperDone: make(chan struct{}),
 	}
+	s.metrics.watch(reg)
 	s.base, s.cancel = context.WithCancel(context.Background())
 	go func() {
 		defer close(s.sweeperDone)
@@ -174,7 +211,9 @@ func (s *Server) routes() http.Handler {
 	r.GET("/v1/keys", s.keys)
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
-	r.Handler(http.MethodGet, "/metrics", s.metrics.Handler())
+	if s.cfg.MetricsOnAPI {
+		r.Handler(http.MethodGet, "/metrics", s.metrics.Handler())
+	}
 	if s.cfg.Index != nil {
 		r.Handler(http.MethodGet, "/", s.cfg.Index)
 		r.Handler(http.MethodGet, "/static/*file", s.cfg.Index)

@@ -84,7 +84,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		t.Fatal(err)
 	}
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	cfg := httpapi.Config{Engine: engine, Auth: authn, Policies: store, SigningKey: key,
+	cfg := httpapi.Config{Engine: engine, Auth: authn, Policies: store, SigningKey: key, MetricsOnAPI: true,
 		Stream: stream.WriterConfig{Heartbeat: 200 * time.Millisecond}}
 	for _, o := range opts {
 		o(&cfg)
@@ -179,7 +179,7 @@ func (e *env) stream(tok, tool, input string) (*http.Response, sseStream) {
 	return resp, parseSSE(e.t, resp.Body)
 }
 
-// checkCallStream asserts DESIGN §5 of a whole call's stream: ids from
+// checkCallStream asserts docs/design.md §5 of a whole call's stream: ids from
 // from+1 without gaps, envelopes that agree with the SSE fields, exactly one
 // terminal event, last.
 func checkCallStream(t testing.TB, s sseStream, from uint64) {

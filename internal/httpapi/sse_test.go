@@ -35,7 +35,7 @@ type sseStream struct {
 	Events   []sseEvent
 	Comments []string
 	Retry    string
-	First    string // the first line, to check the stream opens as DESIGN §5 says
+	First    string // the first line, to check the stream opens as docs/design.md §5 says
 }
 
 // parseSSE reads r to its end.

@@ -19,7 +19,7 @@ type toolInfo struct {
 
 // listTools is GET /v1/tools: the tools this principal may call.
 func (s *Server) listTools(w http.ResponseWriter, _ *http.Request, _ httprouter.Params, v viewer) {
-	grants := s.cfg.Policies.Current().Grants(v.Roles)
+	grants := v.Policy.Grants(v.Roles)
 	tools := []toolInfo{}
 	for _, t := range s.cfg.Engine.Tools() {
 		if grants.Permits(t.Name) {

@@ -24,6 +24,13 @@ var sizeUnits = map[string]int64{
 	"TB":  1e12,
 }
 
+// ParseSize reads a size written as in a policy, for the flags that take
+// sizes in the same form; see parseSize.
+func ParseSize(s string) (int64, error) { return parseSize(s) }
+
+// FormatSize renders n bytes as a policy's sizes are shown; see formatSize.
+func FormatSize(n int64) string { return formatSize(n) }
+
 // parseSize reads a size such as "64MiB", "512 KiB", "1GB" or "1048576".
 // The number is a whole decimal; fractions are refused rather than rounded
 // ("1.5GiB" → write "1536MiB").

@@ -1,0 +1,396 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// loadConfig is what measure runs.
+type loadConfig struct {
+	url, token, input string // url: the tool's calls endpoint
+	clients           int
+	warmup, duration  time.Duration
+	serverPID         int // if not zero, the server's CPU time is measured too
+}
+
+// Failure kinds, as the report names them.
+const (
+	failTooMany   = "429"              // the server refused the call: too many running
+	failStatus    = "non-200"          // any other status but 200
+	failTransport = "transport"        // the request or the stream broke
+	failNoEnd     = "missing terminal" // the stream ended without a terminal event
+	failFailed    = "call.failed"
+	failCancelled = "call.cancelled"
+)
+
+// failureKinds is the order the report lists them in.
+var failureKinds = []string{failTooMany, failStatus, failTransport, failNoEnd, failFailed, failCancelled}
+
+// measure runs cfg.clients clients, each calling back to back on a
+// keep-alive connection of its own, for cfg.warmup and then cfg.duration.
+// A call counts (and its latency, from the request to the terminal event,
+// is kept) if its terminal event arrived during the measured time; a
+// failure counts whenever it happened, warm-up included. No call starts
+// after the measured time; those running then are read to their end.
+func measure(ctx context.Context, cfg loadConfig) (*result, error) {
+	var dials atomic.Int64
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			dials.Add(1)
+			return dialer.DialContext(ctx, network, addr)
+		},
+		MaxIdleConns:        cfg.clients,
+		MaxIdleConnsPerHost: cfg.clients,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr}
+
+	start := time.Now()
+	from := start.Add(cfg.warmup)
+	until := from.Add(cfg.duration)
+	per := make([]clientResult, cfg.clients)
+	var wg sync.WaitGroup
+	for i := range per {
+		wg.Go(func() {
+			c := caller{hc: hc, url: cfg.url, auth: "Bearer " + cfg.token, input: []byte(cfg.input)}
+			r := &per[i]
+			for ctx.Err() == nil && time.Now().Before(until) {
+				t0 := time.Now()
+				o := c.call(ctx)
+				t1 := time.Now()
+				switch {
+				case ctx.Err() != nil: // interrupted: not the server's failure
+				case o.kind != "":
+					r.fail(o)
+				case !t1.Before(from) && !t1.After(until):
+					r.latencies = append(r.latencies, t1.Sub(t0))
+				}
+			}
+		})
+	}
+	// The CPU time each process spent in the measured time, where the
+	// system says (Linux).
+	var cpu [2]cpuSpan
+	pids := [2]int{os.Getpid(), cfg.serverPID}
+	wg.Go(func() {
+		for _, at := range []time.Time{from, until} {
+			select {
+			case <-time.After(time.Until(at)):
+			case <-ctx.Done():
+				return
+			}
+			for i, pid := range pids {
+				cpu[i].sample(pid)
+			}
+		}
+	})
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	res := &result{clients: cfg.clients, warmup: cfg.warmup, duration: cfg.duration, conns: dials.Load(),
+		failed: map[string]int{}, example: map[string]string{}}
+	res.loadCPU, res.serverCPU = cpu[0].used(), cpu[1].used()
+	for _, r := range per {
+		res.latencies = append(res.latencies, r.latencies...)
+		for k, n := range r.failed {
+			res.failed[k] += n
+			if _, ok := res.example[k]; !ok {
+				res.example[k] = r.example[k]
+			}
+		}
+	}
+	slices.Sort(res.latencies)
+	return res, nil
+}
+
+// clientResult is what one client saw.
+type clientResult struct {
+	latencies []time.Duration
+	failed    map[string]int
+	example   map[string]string // the first message of each kind
+}
+
+func (r *clientResult) fail(o outcome) {
+	if r.failed == nil {
+		r.failed, r.example = map[string]int{}, map[string]string{}
+	}
+	if r.failed[o.kind]++; r.failed[o.kind] == 1 {
+		r.example[o.kind] = o.detail
+	}
+}
+
+// caller makes calls for one client, reusing its buffers.
+type caller struct {
+	hc    *http.Client
+	url   string
+	auth  string
+	input []byte
+	br    *bufio.Reader
+}
+
+// outcome is what became of a call: kind is empty for call.completed,
+// else a failure kind, with detail saying more.
+type outcome struct {
+	kind, detail string
+}
+
+// call makes one streamed call and reads its stream to the terminal event,
+// then to its end, so that the connection is reused.
+func (c *caller) call(ctx context.Context) outcome {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(c.input))
+	if err != nil {
+		return outcome{failTransport, err.Error()}
+	}
+	req.Header.Set("Authorization", c.auth)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return outcome{failTransport, err.Error()}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		io.Copy(io.Discard, resp.Body) // so the connection is reused
+		kind := failStatus
+		if resp.StatusCode == http.StatusTooManyRequests {
+			kind = failTooMany
+		}
+		return outcome{kind, resp.Status + ": " + strings.TrimSpace(string(body))}
+	}
+	if c.br == nil {
+		c.br = bufio.NewReaderSize(resp.Body, 16<<10)
+	} else {
+		c.br.Reset(resp.Body)
+	}
+	typ, data, err := readTerminal(c.br)
+	if err != nil {
+		return outcome{failTransport, "reading the stream: " + err.Error()}
+	}
+	o := terminalOutcome(typ, data)
+	// The server ends the response after the terminal event; reading to
+	// its end lets the transport reuse the connection.
+	io.Copy(io.Discard, c.br)
+	return o
+}
+
+// terminalOutcome classifies a stream by its terminal event (typ is empty
+// if it had none).
+func terminalOutcome(typ string, data []byte) outcome {
+	switch typ {
+	case "call.completed":
+		return outcome{}
+	case "call.failed":
+		var env struct {
+			Data struct {
+				Error struct{ Code, Message string } `json:"error"`
+			} `json:"data"`
+		}
+		json.Unmarshal(data, &env)
+		return outcome{failFailed, env.Data.Error.Code + ": " + env.Data.Error.Message}
+	case "call.cancelled":
+		var env struct {
+			Data struct{ Reason string } `json:"data"`
+		}
+		json.Unmarshal(data, &env)
+		return outcome{failCancelled, "reason: " + env.Data.Reason}
+	default:
+		return outcome{failNoEnd, "the stream ended without call.completed, call.failed or call.cancelled"}
+	}
+}
+
+// readTerminal reads Server-Sent Events from r until a terminal event
+// (call.completed, call.failed or call.cancelled) and returns its type and
+// data. At the end of the stream without one it returns "" and no error.
+// Lines end in LF or CRLF (a lone CR, which SSE also allows, is not taken
+// for a line break; capstream never sends one); a field's value drops one
+// leading space; the data lines of an event are joined with LF.
+func readTerminal(r *bufio.Reader) (typ string, data []byte, err error) {
+	var line, event []byte
+	hasData := false
+	for {
+		line, err = readLine(r, line[:0])
+		if err != nil && !errors.Is(err, io.EOF) {
+			return "", nil, err
+		}
+		if err != nil && len(line) == 0 {
+			return "", nil, nil // the end, between lines
+		}
+		switch {
+		case len(line) == 0: // a blank line dispatches the event
+			if isTerminal(event) {
+				return string(event), data, nil
+			}
+			event, data, hasData = event[:0], data[:0], false
+		case line[0] == ':': // a comment
+		default:
+			name, value, _ := bytes.Cut(line, []byte(":"))
+			value = bytes.TrimPrefix(value, []byte(" "))
+			switch string(name) {
+			case "event":
+				event = append(event[:0], value...)
+			case "data":
+				if hasData {
+					data = append(data, '\n')
+				}
+				data, hasData = append(data, value...), true
+			}
+		}
+		if err != nil {
+			return "", nil, nil // the end, in a line never finished
+		}
+	}
+}
+
+func isTerminal(event []byte) bool {
+	switch string(event) {
+	case "call.completed", "call.failed", "call.cancelled":
+		return true
+	}
+	return false
+}
+
+// readLine appends the next line of r, without its line break, to buf. At
+// the end of r it returns what it read and io.EOF.
+func readLine(r *bufio.Reader, buf []byte) ([]byte, error) {
+	for {
+		part, err := r.ReadSlice('\n')
+		buf = append(buf, part...)
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if err == nil {
+			buf = bytes.TrimSuffix(buf[:len(buf)-1], []byte("\r"))
+		}
+		return buf, err
+	}
+}
+
+// result is a measurement, as the report shows it.
+type result struct {
+	tool, server     string
+	clients          int
+	warmup, duration time.Duration
+	conns            int64           // connections opened
+	latencies        []time.Duration // of the calls counted, sorted
+	failed           map[string]int
+	example          map[string]string
+	// The CPU time the load tool and the server spent in the measured
+	// time; zero if unknown.
+	loadCPU, serverCPU time.Duration
+}
+
+func (r *result) failures() int {
+	n := 0
+	for _, c := range r.failed {
+		n += c
+	}
+	return n
+}
+
+// rate is the counted calls per second of the measured time.
+func (r *result) rate() float64 {
+	return float64(len(r.latencies)) / r.duration.Seconds()
+}
+
+// quantile returns the q-quantile of the latencies (nearest rank), or zero
+// if there are none.
+func (r *result) quantile(q float64) time.Duration {
+	if len(r.latencies) == 0 {
+		return 0
+	}
+	i := int(q*float64(len(r.latencies))+0.5) - 1
+	return r.latencies[min(max(i, 0), len(r.latencies)-1)]
+}
+
+// write prints the report.
+func (r *result) write(w io.Writer) {
+	fmt.Fprintf(w, "tool       %s, %d clients, one principal, streamed (POST, Accept: text/event-stream)\n", r.tool, r.clients)
+	fmt.Fprintf(w, "server     %s\n", r.server)
+	fmt.Fprintf(w, "measured   %v after %v of warm-up, over %d connections\n", r.duration, r.warmup, r.conns)
+	fmt.Fprintf(w, "calls      %s completed: %s calls/s\n", thousands(float64(len(r.latencies))), thousands(r.rate()))
+	fmt.Fprintf(w, "latency    p50 %s  p90 %s  p99 %s  max %s\n",
+		ms(r.quantile(0.50)), ms(r.quantile(0.90)), ms(r.quantile(0.99)), ms(r.quantile(1)))
+	if r.serverCPU > 0 || r.loadCPU > 0 {
+		fmt.Fprintf(w, "cpu        %s\n", r.cpuLine())
+	}
+	n := r.failures()
+	if n == 0 {
+		fmt.Fprintln(w, "failures   0")
+		return
+	}
+	fmt.Fprintf(w, "failures   %s (warm-up included), by kind, with the first of each:\n", thousands(float64(n)))
+	for _, k := range failureKinds {
+		if c := r.failed[k]; c > 0 {
+			fmt.Fprintf(w, "  %-17s %8s  %s\n", k, thousands(float64(c)), oneLine(r.example[k], 160))
+		}
+	}
+}
+
+// cpuLine says how busy each process was, and its CPU time per call.
+func (r *result) cpuLine() string {
+	var parts []string
+	for _, p := range []struct {
+		name string
+		d    time.Duration
+	}{{"server", r.serverCPU}, {"load tool", r.loadCPU}} {
+		if p.d <= 0 {
+			continue
+		}
+		s := fmt.Sprintf("%s %.2f CPUs", p.name, p.d.Seconds()/r.duration.Seconds())
+		if n := len(r.latencies); n > 0 {
+			s += fmt.Sprintf(" (%.0f µs a call)", float64(p.d.Microseconds())/float64(n))
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// ms formats d in milliseconds with two decimals.
+func ms(d time.Duration) string {
+	return fmt.Sprintf("%.2f ms", d.Seconds()*1e3)
+}
+
+// thousands formats v rounded to a whole number, with commas.
+func thousands(v float64) string {
+	s := fmt.Sprintf("%.0f", v)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	if neg {
+		b.WriteByte('-')
+	}
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// oneLine shortens s to one line of at most n bytes.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		s = s[:n] + "…"
+	}
+	return s
+}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestServeRequiresAudience: with a public key or a JWKS, serve needs
+// --jwt-audience, or --jwt-accept-any-audience to waive it knowingly; an
+// HS256 secret needs none. Each case runs serve without a policy, so that
+// a start that gets past the token flags stops at "no policy".
+func TestServeRequiresAudience(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret")
+	os.WriteFile(secret, []byte(strings.Repeat("k", 40)), 0o600)
+	pub := filepath.Join(dir, "pub.pem")
+	os.WriteFile(pub, ed25519PublicPEM(t), 0o600)
+	jwks := "http://127.0.0.1:1/jwks.json" // never answers: the server would start and retry
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string // in the error
+	}{
+		{"JWKS without an audience", []string{"--jwks-url", jwks},
+			[]string{"--jwks-url needs --jwt-audience", "another application would be accepted", "--jwt-accept-any-audience"}},
+		{"public key without an audience", []string{"--jwt-public-key", pub}, []string{"--jwt-public-key needs --jwt-audience"}},
+		{"JWKS with an audience", []string{"--jwks-url", jwks, "--jwt-audience", "capstream"}, []string{"no policy"}},
+		{"JWKS, any audience", []string{"--jwks-url", jwks, "--jwt-accept-any-audience"}, []string{"no policy"}},
+		{"public key, any audience", []string{"--jwt-public-key", pub, "--jwt-accept-any-audience"}, []string{"no policy"}},
+		{"secret without an audience", []string{"--jwt-secret-file", secret}, []string{"no policy"}},
+		{"any audience and an audience", []string{"--jwks-url", jwks, "--jwt-audience", "capstream", "--jwt-accept-any-audience"},
+			[]string{"contradicts --jwt-audience"}},
+		{"any audience with a secret", []string{"--jwt-secret-file", secret, "--jwt-accept-any-audience"},
+			[]string{"applies to --jwt-public-key and --jwks-url only"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"serve", "--addr", "127.0.0.1:0", "--plugins", dir, "--data-dir", filepath.Join(t.TempDir(), "data")}, tc.args...)
+			err := run(context.Background(), args, io.Discard, io.Discard)
+			if err == nil {
+				t.Fatal("serve started")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("the error lacks %q: %v", w, err)
+				}
+			}
+		})
+	}
+}
+
+// TestServeRefusesBadShutdownFlags: the bounds of shutdown must be usable.
+func TestServeRefusesBadShutdownFlags(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--shutdown-grace", "0s"}, "--shutdown-grace must be positive"},
+		{[]string{"--drain-timeout", "-1s"}, "--drain-timeout must not be negative"},
+		{[]string{"--metrics-addr", "127.0.0.1:8080", "--addr", "127.0.0.1:8080"}, "--metrics-addr is --addr"},
+	} {
+		err := run(context.Background(), append([]string{"serve", "--dev", "--data-dir", dir, "--plugins", dir}, tc.args...), io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("serve %q: %v, want an error with %q", tc.args, err, tc.want)
+		}
+	}
+}
