@@ -5,16 +5,11 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/capstream/capstream/host"
 	"github.com/capstream/capstream/internal/apitest"
-	"github.com/capstream/capstream/internal/auth"
-	"github.com/capstream/capstream/internal/policy"
 	"github.com/capstream/capstream/internal/testwasm"
 )
 
@@ -203,28 +198,7 @@ func TestMeasureSmoke(t *testing.T) {
 		t.Skip("builds the echo tool")
 	}
 	ctx := context.Background()
-	file := filepath.Join(t.TempDir(), "policy.yaml")
-	if err := os.WriteFile(file, []byte("roles:\n  analyst:\n    tools: [echo]\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	policies, err := policy.NewStore(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Without snapshots calls start slower, and the tool loads much faster.
-	engine, err := host.New(ctx, host.Config{CacheDir: testwasm.CacheDir(), DisableSnapshots: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { engine.Close(ctx) })
-	if _, err := engine.Load(ctx, "echo.wasm", testwasm.Go(t, "plugins/echo")); err != nil {
-		t.Fatal(err)
-	}
-	srv, secret := apitest.Serve(t, engine, policies)
-	token, err := auth.Mint(secret, auth.MintClaims{Subject: "alice", Roles: []string{"analyst"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, token := apitest.ServeTool(t, "echo")
 
 	const clients = 4 // under the default per-principal cap of 16
 	res, err := measure(ctx, loadConfig{

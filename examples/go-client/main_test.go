@@ -12,16 +12,11 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 
-	"github.com/capstream/capstream/host"
 	"github.com/capstream/capstream/internal/apitest"
-	"github.com/capstream/capstream/internal/auth"
-	"github.com/capstream/capstream/internal/policy"
 	"github.com/capstream/capstream/internal/testwasm"
 )
 
@@ -177,28 +172,5 @@ func newProxy(t *testing.T, target string, wrap func(*http.Request, io.ReadClose
 // alice, who may call it.
 func newServer(t *testing.T) (*httptest.Server, string) {
 	t.Helper()
-	ctx := context.Background()
-	file := filepath.Join(t.TempDir(), "policy.yaml")
-	if err := os.WriteFile(file, []byte("roles:\n  analyst:\n    tools: [slow]\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	policies, err := policy.NewStore(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Without snapshots calls start slower, and the tool loads much faster.
-	engine, err := host.New(ctx, host.Config{CacheDir: testwasm.CacheDir(), DisableSnapshots: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := engine.Load(ctx, "slow.wasm", testwasm.Go(t, "plugins/slow")); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { engine.Close(ctx) })
-	srv, secret := apitest.Serve(t, engine, policies)
-	token, err := auth.Mint(secret, auth.MintClaims{Subject: "alice", Roles: []string{"analyst"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return srv, token
+	return apitest.ServeTool(t, "slow")
 }

@@ -8,6 +8,8 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/capstream/capstream/internal/auth"
 	"github.com/capstream/capstream/internal/httpapi"
 	"github.com/capstream/capstream/internal/policy"
+	"github.com/capstream/capstream/internal/testwasm"
 )
 
 // Serve serves engine under policies until the test ends, and returns the
@@ -44,4 +47,35 @@ func Serve(t testing.TB, engine *host.Engine, policies *policy.Store) (*httptest
 		authn.Close()
 	})
 	return srv, secret
+}
+
+// ServeTool serves the bundled tool plugins/<tool> alone, to alice, an
+// analyst who may call it, until the test ends, and returns the server and
+// alice's token. The tool is loaded without a snapshot: calls start slower,
+// and it loads much faster.
+func ServeTool(t testing.TB, tool string) (*httptest.Server, string) {
+	t.Helper()
+	ctx := context.Background()
+	file := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(file, []byte("roles:\n  analyst:\n    tools: ["+tool+"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	policies, err := policy.NewStore(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine, err := host.New(ctx, host.Config{CacheDir: testwasm.CacheDir(), DisableSnapshots: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { engine.Close(ctx) })
+	if _, err := engine.Load(ctx, tool+".wasm", testwasm.Go(t, "plugins/"+tool)); err != nil {
+		t.Fatal(err)
+	}
+	srv, secret := Serve(t, engine, policies)
+	token, err := auth.Mint(secret, auth.MintClaims{Subject: "alice", Roles: []string{"analyst"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, token
 }
