@@ -260,13 +260,7 @@ func appendLogFrame(b []byte, e Event) ([]byte, error) {
 	if !plainJSON(e.Type) || !plainJSON(e.Call) || len(e.Data) == 0 || bytes.ContainsAny(e.Data, "\r\n") {
 		return appendFrame(b, e)
 	}
-	if e.Seq != 0 {
-		b = append(b, "id: "...)
-		b = strconv.AppendUint(b, e.Seq, 10)
-		b = append(b, '\n')
-	}
-	b = append(b, "event: "...)
-	b = append(b, e.Type...)
+	b = appendFrameHead(b, e)
 	b = append(b, "\ndata: {\"type\":\""...)
 	b = append(b, e.Type...)
 	b = append(b, `","call":"`...)
@@ -309,6 +303,16 @@ func appendFrame(b []byte, e Event) ([]byte, error) {
 	if bytes.ContainsAny(line, "\r\n") {
 		return b, fmt.Errorf("%w: line break in encoded event", ErrInvalidData)
 	}
+	b = appendFrameHead(b, e)
+	b = append(b, "\ndata: "...)
+	b = append(b, line...)
+	b = append(b, "\n\n"...)
+	return b, nil
+}
+
+// appendFrameHead appends the id line of e, if it has a sequence number,
+// and its event line without the line break.
+func appendFrameHead(b []byte, e Event) []byte {
 	if e.Seq != 0 {
 		b = append(b, "id: "...)
 		b = strconv.AppendUint(b, e.Seq, 10)
@@ -316,10 +320,7 @@ func appendFrame(b []byte, e Event) ([]byte, error) {
 	}
 	b = append(b, "event: "...)
 	b = append(b, e.Type...)
-	b = append(b, "\ndata: "...)
-	b = append(b, line...)
-	b = append(b, "\n\n"...)
-	return b, nil
+	return b
 }
 
 // write writes p under a fresh deadline.

@@ -20,11 +20,7 @@ import (
 // and does not listen beyond loopback unless told so by name; each refusal
 // says what to do, before anything is started.
 func TestServeDevRefuses(t *testing.T) {
-	dir := t.TempDir()
-	secret := filepath.Join(dir, "secret")
-	os.WriteFile(secret, []byte(strings.Repeat("k", 40)), 0o600)
-	pub := filepath.Join(dir, "pub.pem")
-	os.WriteFile(pub, ed25519PublicPEM(t), 0o600)
+	dir, secret, pub := operatorKeys(t)
 	base := []string{"serve", "--plugins", dir, "--data-dir", filepath.Join(dir, "data")}
 	for _, tc := range []struct {
 		name string

@@ -14,11 +14,7 @@ import (
 // HS256 secret needs none. Each case runs serve without a policy, so that
 // a start that gets past the token flags stops at "no policy".
 func TestServeRequiresAudience(t *testing.T) {
-	dir := t.TempDir()
-	secret := filepath.Join(dir, "secret")
-	os.WriteFile(secret, []byte(strings.Repeat("k", 40)), 0o600)
-	pub := filepath.Join(dir, "pub.pem")
-	os.WriteFile(pub, ed25519PublicPEM(t), 0o600)
+	dir, secret, pub := operatorKeys(t)
 	jwks := "http://127.0.0.1:1/jwks.json" // never answers: the server would start and retry
 	for _, tc := range []struct {
 		name string
@@ -68,4 +64,19 @@ func TestServeRefusesBadShutdownFlags(t *testing.T) {
 			t.Errorf("serve %q: %v, want an error with %q", tc.args, err, tc.want)
 		}
 	}
+}
+
+// operatorKeys writes the key material an operator would give serve into a
+// new directory: an HS256 secret and an Ed25519 public key in PEM.
+func operatorKeys(t *testing.T) (dir, secret, pub string) {
+	t.Helper()
+	dir = t.TempDir()
+	secret, pub = filepath.Join(dir, "secret"), filepath.Join(dir, "pub.pem")
+	if err := os.WriteFile(secret, []byte(strings.Repeat("k", 40)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pub, ed25519PublicPEM(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir, secret, pub
 }
