@@ -72,6 +72,7 @@ func startLoadServer(t *testing.T, drain time.Duration) *loadServer {
 	srv := startServer(t, serverConfig{dataDir: t.TempDir(), plugins: toolDir(t, "slow"), args: []string{
 		"--policy", policy, "--drain-timeout", drain.String(),
 		"--max-calls", strconv.Itoa(loadCalls), "--max-calls-per-principal", strconv.Itoa(loadCalls / loadPrincipals),
+		"--max-streams-per-principal", strconv.Itoa(loadCalls / loadPrincipals), // every call is streamed
 	}})
 	ls := &loadServer{serverProcess: srv}
 	for i := range loadPrincipals {
