@@ -426,6 +426,36 @@ func TestShutdownCancelsRunningCalls(t *testing.T) {
 	}
 }
 
+// TestDrainRefusesNewStreamsFirst: during a drain a new streamed call is
+// refused as shutting_down, even when its caller has no stream place left,
+// because that is the answer that says when to retry.
+func TestDrainRefusesNewStreamsFirst(t *testing.T) {
+	e := newEnv(t, func(c *httpapi.Config) { c.MaxStreamsPerPrincipal = 1 })
+	resp := e.do("POST", "/v1/tools/slow/calls", alice(t), `{"steps":100,"delayMs":100}`, "Accept", "text/event-stream")
+	defer resp.Body.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		e.api.Shutdown(ctx)
+	}()
+	for {
+		r := e.do("GET", "/readyz", "", "")
+		r.Body.Close()
+		if r.StatusCode == http.StatusServiceUnavailable {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r := e.do("POST", "/v1/tools/echo/calls", alice(t), `{"text":"late"}`, "Accept", "text/event-stream")
+	if code := decode[errorBody](t, r).Error.Code; r.StatusCode != http.StatusServiceUnavailable || code != "shutting_down" {
+		t.Fatalf("a new streamed call during the drain: %s %s", r.Status, code)
+	}
+	io.Copy(io.Discard, resp.Body)
+	<-done
+}
+
 func TestConcurrencyCaps(t *testing.T) {
 	e := newEnv(t, func(c *httpapi.Config) { c.MaxCallsPerPrincipal = 1 })
 	d := decode[struct{ CallID string }](t, e.do("POST", "/v1/tools/slow/calls?detach=1", alice(t), `{"steps":50,"delayMs":100}`))

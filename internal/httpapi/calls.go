@@ -58,7 +58,7 @@ func (s *Server) createCall(w http.ResponseWriter, r *http.Request, ps httproute
 		// A POST that streams holds a subscription like any other: its
 		// place is taken before the call starts, so that a refusal costs
 		// no call.
-		if apiErr := s.openStream(v.Subject); apiErr != nil {
+		if apiErr := s.openStream(v.Subject, true); apiErr != nil {
 			writeError(w, apiErr)
 			return
 		}
@@ -286,10 +286,16 @@ func (s *Server) release(subject, id string) {
 }
 
 // openStream takes a place for an event stream of subject under
-// MaxStreamsPerPrincipal; closeStream gives it back.
-func (s *Server) openStream(subject string) *apiError {
+// MaxStreamsPerPrincipal; closeStream gives it back. The stream of a new
+// call is refused as shutting_down during a drain, before any cap: it
+// would be refused anyway, and that is the answer that says when to retry.
+// Subscriptions to running calls are still served then.
+func (s *Server) openStream(subject string, newCall bool) *apiError {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if newCall && s.shutting {
+		return errShuttingDown
+	}
 	if n := s.streams[subject]; n >= s.cfg.MaxStreamsPerPrincipal {
 		s.metrics.streamsRejected.Inc()
 		return errTooManyStreams(n)
@@ -438,7 +444,7 @@ func (s *Server) callEvents(w http.ResponseWriter, r *http.Request, ps httproute
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	if apiErr := s.openStream(v.Subject); apiErr != nil {
+	if apiErr := s.openStream(v.Subject, false); apiErr != nil {
 		writeError(w, apiErr)
 		return
 	}
