@@ -163,8 +163,12 @@ func FuzzTicketsCheck(f *testing.F) {
 			}
 			return
 		}
-		// Only the ticket this key minted passes, for its own call.
-		if ticket != good || callID != "call-1" || sub != "alice" || !exp.Equal(now.Add(time.Hour)) {
+		// Only a ticket this key minted passes, for its own call: good, or
+		// the corpus's relabelled-subject seed, minted for (call-1a, lice).
+		relabelled, _ := tk.Mint("call-1a", "lice", now.Add(time.Hour), now)
+		mine := (ticket == good && callID == "call-1" && sub == "alice") ||
+			(ticket == relabelled && callID == "call-1a" && sub == "lice")
+		if !mine || !exp.Equal(now.Add(time.Hour)) {
 			t.Fatalf("Check accepted %q for %q as %q", ticket, callID, sub)
 		}
 	})
