@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"strings"
 	"time"
 )
 
@@ -89,6 +90,10 @@ func (t *Tickets) Mint(callID, subject string, viewerExpires, now time.Time) (ti
 func (t *Tickets) Check(ticket, callID string, now time.Time) (subject string, viewerExpires time.Time, err error) {
 	if len(ticket) > maxTicketChars {
 		return "", time.Time{}, fmt.Errorf("%w: ticket too long", ErrUnauthenticated)
+	}
+	// The decoder skips line breaks; a ticket has exactly one spelling.
+	if strings.ContainsAny(ticket, "\r\n") {
+		return "", time.Time{}, fmt.Errorf("%w: %w", ErrUnauthenticated, errTicketMalformed)
 	}
 	b, err := ticketEncoding.DecodeString(ticket)
 	if err != nil {
