@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -46,21 +48,11 @@ var failureKinds = []string{failTooMany, failStatus, failTransport, failNoEnd, f
 // failure counts whenever it happened, warm-up included. No call starts
 // after the measured time; those running then are read to their end.
 func measure(ctx context.Context, cfg loadConfig) (*result, error) {
-	var dials atomic.Int64
-	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			dials.Add(1)
-			return dialer.DialContext(ctx, network, addr)
-		},
-		MaxIdleConns:        cfg.clients,
-		MaxIdleConnsPerHost: cfg.clients,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
+	target, err := newTarget(cfg.url, cfg.token, cfg.input)
+	if err != nil {
+		return nil, err
 	}
-	defer tr.CloseIdleConnections()
-	hc := &http.Client{Transport: tr}
-
+	var dials atomic.Int64
 	start := time.Now()
 	from := start.Add(cfg.warmup)
 	until := from.Add(cfg.duration)
@@ -68,7 +60,8 @@ func measure(ctx context.Context, cfg loadConfig) (*result, error) {
 	var wg sync.WaitGroup
 	for i := range per {
 		wg.Go(func() {
-			c := caller{hc: hc, url: cfg.url, auth: "Bearer " + cfg.token, input: []byte(cfg.input)}
+			c := caller{target: target, dials: &dials}
+			defer c.drop()
 			r := &per[i]
 			for ctx.Err() == nil && time.Now().Before(until) {
 				t0 := time.Now()
@@ -136,13 +129,63 @@ func (r *clientResult) fail(o outcome) {
 	}
 }
 
-// caller makes calls for one client, reusing its buffers.
+// target is where the calls go, and the request each one sends.
+type target struct {
+	addr    string      // host:port
+	tls     *tls.Config // nil for http
+	request []byte      // the whole request, as sent
+}
+
+// newTarget checks the calls endpoint's URL and serializes the request
+// every call sends: net/http writes it once, with its Host and
+// Content-Length.
+func newTarget(rawURL, token, input string) (*target, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	t := &target{addr: u.Host}
+	switch u.Scheme {
+	case "http":
+		if u.Port() == "" {
+			t.addr = net.JoinHostPort(u.Hostname(), "80")
+		}
+	case "https":
+		if u.Port() == "" {
+			t.addr = net.JoinHostPort(u.Hostname(), "443")
+		}
+		t.tls = &tls.Config{ServerName: u.Hostname()}
+	default:
+		return nil, fmt.Errorf("%q: the URL must be http:// or https://", rawURL)
+	}
+	req, err := http.NewRequest(http.MethodPost, rawURL, strings.NewReader(input))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	var b bytes.Buffer
+	if err := req.Write(&b); err != nil {
+		return nil, err
+	}
+	t.request = b.Bytes()
+	return t, nil
+}
+
+// caller makes calls for one client on a keep-alive connection of its own.
+// It speaks HTTP/1.1 on that connection itself, the request written in one
+// piece and the response read with http.ReadResponse, rather than through
+// http.Transport: the transport's two goroutines per connection and the
+// hand-offs between them cost more CPU than reading the stream does, CPU
+// that a load tool sharing the server's machine takes from the server.
 type caller struct {
-	hc    *http.Client
-	url   string
-	auth  string
-	input []byte
-	br    *bufio.Reader
+	*target
+	dials *atomic.Int64
+	conn  net.Conn
+	stop  func() bool   // ends closing conn when the context ends
+	br    *bufio.Reader // on conn
+	body  *bufio.Reader // on the response's body
 }
 
 // outcome is what became of a call: kind is empty for call.completed,
@@ -152,43 +195,85 @@ type outcome struct {
 }
 
 // call makes one streamed call and reads its stream to the terminal event,
-// then to its end, so that the connection is reused.
+// then to its end, so that the connection can carry the next call.
 func (c *caller) call(ctx context.Context) outcome {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(c.input))
-	if err != nil {
+	if c.conn == nil {
+		if err := c.dial(ctx); err != nil {
+			return outcome{failTransport, err.Error()}
+		}
+	}
+	if _, err := c.conn.Write(c.request); err != nil {
+		c.drop()
 		return outcome{failTransport, err.Error()}
 	}
-	req.Header.Set("Authorization", c.auth)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "text/event-stream")
-	resp, err := c.hc.Do(req)
+	resp, err := http.ReadResponse(c.br, nil)
 	if err != nil {
-		return outcome{failTransport, err.Error()}
+		c.drop()
+		return outcome{failTransport, "reading the response: " + err.Error()}
 	}
-	defer resp.Body.Close()
+	o := c.read(resp)
+	// Reading the body to its end leaves the connection at the next
+	// response; one the server closes, or that broke, is not reused.
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil || resp.Close {
+		c.drop()
+	}
+	return o
+}
+
+// read reads a response up to its terminal event.
+func (c *caller) read(resp *http.Response) outcome {
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		io.Copy(io.Discard, resp.Body) // so the connection is reused
 		kind := failStatus
 		if resp.StatusCode == http.StatusTooManyRequests {
 			kind = failTooMany
 		}
 		return outcome{kind, resp.Status + ": " + strings.TrimSpace(string(body))}
 	}
-	if c.br == nil {
-		c.br = bufio.NewReaderSize(resp.Body, 16<<10)
+	if c.body == nil {
+		c.body = bufio.NewReaderSize(resp.Body, 16<<10)
 	} else {
-		c.br.Reset(resp.Body)
+		c.body.Reset(resp.Body)
 	}
-	typ, data, err := readTerminal(c.br)
+	typ, data, err := readTerminal(c.body)
 	if err != nil {
 		return outcome{failTransport, "reading the stream: " + err.Error()}
 	}
-	o := terminalOutcome(typ, data)
-	// The server ends the response after the terminal event; reading to
-	// its end lets the transport reuse the connection.
-	io.Copy(io.Discard, c.br)
-	return o
+	return terminalOutcome(typ, data)
+}
+
+// dial opens the client's connection, closed when ctx ends.
+func (c *caller) dial(ctx context.Context) error {
+	c.dials.Add(1)
+	d := net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	conn, err := d.DialContext(ctx, "tcp", c.addr)
+	if err != nil {
+		return err
+	}
+	if c.tls != nil {
+		tc := tls.Client(conn, c.tls)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return err
+		}
+		conn = tc
+	}
+	c.conn, c.stop = conn, context.AfterFunc(ctx, func() { conn.Close() })
+	if c.br == nil {
+		c.br = bufio.NewReaderSize(conn, 16<<10)
+	} else {
+		c.br.Reset(conn)
+	}
+	return nil
+}
+
+// drop closes the connection, if there is one; the next call dials anew.
+func (c *caller) drop() {
+	if c.conn != nil {
+		c.stop()
+		c.conn.Close()
+		c.conn = nil
+	}
 }
 
 // terminalOutcome classifies a stream by its terminal event (typ is empty
