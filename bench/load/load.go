@@ -25,7 +25,8 @@ type loadConfig struct {
 	url, token, input string // url: the tool's calls endpoint
 	clients           int
 	warmup, duration  time.Duration
-	serverPID         int // if not zero, the server's CPU time is measured too
+	serverPID         int         // if not zero, the server's CPU time is measured too
+	tls               *tls.Config // for an https url; nil: the system's roots
 }
 
 // Failure kinds, as the report names them.
@@ -48,7 +49,7 @@ var failureKinds = []string{failTooMany, failStatus, failTransport, failNoEnd, f
 // failure counts whenever it happened, warm-up included. No call starts
 // after the measured time; those running then are read to their end.
 func measure(ctx context.Context, cfg loadConfig) (*result, error) {
-	target, err := newTarget(cfg.url, cfg.token, cfg.input)
+	target, err := newTarget(cfg.url, cfg.token, cfg.input, cfg.tls)
 	if err != nil {
 		return nil, err
 	}
@@ -138,8 +139,8 @@ type target struct {
 
 // newTarget checks the calls endpoint's URL and serializes the request
 // every call sends: net/http writes it once, with its Host and
-// Content-Length.
-func newTarget(rawURL, token, input string) (*target, error) {
+// Content-Length. tlsConfig, if not nil, is used for an https URL.
+func newTarget(rawURL, token, input string, tlsConfig *tls.Config) (*target, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, err
@@ -154,7 +155,11 @@ func newTarget(rawURL, token, input string) (*target, error) {
 		if u.Port() == "" {
 			t.addr = net.JoinHostPort(u.Hostname(), "443")
 		}
-		t.tls = &tls.Config{ServerName: u.Hostname()}
+		t.tls = &tls.Config{}
+		if tlsConfig != nil {
+			t.tls = tlsConfig.Clone()
+		}
+		t.tls.ServerName = u.Hostname()
 	default:
 		return nil, fmt.Errorf("%q: the URL must be http:// or https://", rawURL)
 	}

@@ -5,7 +5,11 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -234,5 +238,91 @@ func TestMeasureSmoke(t *testing.T) {
 	}
 	if res.failed[failStatus] == 0 || len(res.latencies) != 0 || !strings.HasPrefix(res.example[failStatus], "404") {
 		t.Errorf("calls of a missing tool: %+v %v", res.failed, res.example)
+	}
+}
+
+// fakeCalls is a calls endpoint that answers every call with a stream
+// ending in call.completed, closing the connection after each response if
+// closeEach is set.
+func fakeCalls(closeEach bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer tok" || r.Header.Get("Accept") != "text/event-stream" ||
+			r.Header.Get("Content-Type") != "application/json" || r.Method != http.MethodPost {
+			http.Error(w, "bad request: "+r.Method+" "+r.Header.Get("Authorization"), http.StatusBadRequest)
+			return
+		}
+		if body, _ := io.ReadAll(r.Body); string(body) != `{"text":"x"}` {
+			http.Error(w, "bad body "+string(body), http.StatusBadRequest)
+			return
+		}
+		if closeEach {
+			w.Header().Set("Connection", "close")
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "id: 1\nevent: call.started\ndata: {}\n\n")
+		w.(http.Flusher).Flush()
+		io.WriteString(w, "id: 2\nevent: call.completed\ndata: {\"type\":\"call.completed\"}\n\n")
+	})
+}
+
+// TestMeasureConnections: the clients reuse their connections, dial again
+// when the server closes one, and reach an https server with the TLS
+// configuration given.
+func TestMeasureConnections(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		closeEach, https bool
+	}{{"keep-alive", false, false}, {"server closes", true, false}, {"https", false, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var conns atomic.Int64
+			srv := httptest.NewUnstartedServer(fakeCalls(tc.closeEach))
+			srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+				if s == http.StateNew {
+					conns.Add(1)
+				}
+			}
+			cfg := loadConfig{token: "tok", input: `{"text":"x"}`, clients: 2, duration: 300 * time.Millisecond}
+			if tc.https {
+				srv.StartTLS()
+				cfg.tls = srv.Client().Transport.(*http.Transport).TLSClientConfig
+			} else {
+				srv.Start()
+			}
+			defer srv.Close()
+			cfg.url = srv.URL + "/v1/tools/echo/calls"
+			res, err := measure(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := res.failures(); n != 0 {
+				t.Fatalf("%d failures: %v", n, res.example)
+			}
+			calls := int64(len(res.latencies))
+			if calls < 10 {
+				t.Fatalf("only %d calls completed", calls)
+			}
+			switch {
+			case tc.closeEach && (res.conns < calls || conns.Load() != res.conns):
+				t.Errorf("server closing: %d calls over %d connections (server saw %d)", calls, res.conns, conns.Load())
+			case !tc.closeEach && (res.conns != 2 || conns.Load() != 2):
+				t.Errorf("%d connections (server saw %d) for 2 clients", res.conns, conns.Load())
+			}
+		})
+	}
+}
+
+func TestNewTargetRefuses(t *testing.T) {
+	for _, u := range []string{"ftp://h/v1/tools/echo/calls", "://x", "h:80/v1"} {
+		if _, err := newTarget(u, "tok", "{}", nil); err == nil {
+			t.Errorf("%q: no error", u)
+		}
+	}
+	tg, err := newTarget("http://127.0.0.1/v1/tools/echo/calls", "tok", `{"a":1}`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tg.addr != "127.0.0.1:80" || !bytes.HasPrefix(tg.request, []byte("POST /v1/tools/echo/calls HTTP/1.1\r\nHost: 127.0.0.1\r\n")) ||
+		!bytes.Contains(tg.request, []byte("\r\nContent-Length: 7\r\n")) || !bytes.HasSuffix(tg.request, []byte("\r\n\r\n{\"a\":1}")) {
+		t.Errorf("addr %q, request:\n%s", tg.addr, tg.request)
 	}
 }
