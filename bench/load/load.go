@@ -11,7 +11,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -141,10 +140,14 @@ type target struct {
 // every call sends: net/http writes it once, with its Host and
 // Content-Length. tlsConfig, if not nil, is used for an https URL.
 func newTarget(rawURL, token, input string, tlsConfig *tls.Config) (*target, error) {
-	u, err := url.Parse(rawURL)
+	req, err := http.NewRequest(http.MethodPost, rawURL, strings.NewReader(input))
 	if err != nil {
 		return nil, err
 	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	u := req.URL
 	t := &target{addr: u.Host}
 	switch u.Scheme {
 	case "http":
@@ -163,13 +166,6 @@ func newTarget(rawURL, token, input string, tlsConfig *tls.Config) (*target, err
 	default:
 		return nil, fmt.Errorf("%q: the URL must be http:// or https://", rawURL)
 	}
-	req, err := http.NewRequest(http.MethodPost, rawURL, strings.NewReader(input))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "text/event-stream")
 	var b bytes.Buffer
 	if err := req.Write(&b); err != nil {
 		return nil, err
