@@ -82,7 +82,7 @@ func errInternal(msg string) *apiError {
 // writeError answers with e.
 func writeError(w http.ResponseWriter, e *apiError) {
 	h := w.Header()
-	if e.Status == http.StatusUnauthorized {
+	if e.Status == http.StatusUnauthorized && h.Get("WWW-Authenticate") == "" {
 		h.Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 	}
 	if e.RetryAfter > 0 {

@@ -63,7 +63,12 @@ func (s *Server) authenticate(r *http.Request, ps httprouter.Params, headerOnly 
 		s.log.Info("token refused", zap.String("path", r.URL.Path), zap.String("source", source), zap.Error(err))
 		return viewer{}, false
 	}
+	return s.viewerOf(id, source), true
+}
+
+// viewerOf is the viewer an identity makes, under the policy in force now.
+func (s *Server) viewerOf(id auth.Identity, source string) viewer {
 	pol := s.cfg.Policies.Current()
 	roles := pol.RolesOf(id.Claims)
-	return viewer{Principal: capability.Principal{Subject: id.Subject, Roles: roles}, Expires: id.ExpiresAt, Source: source, Policy: pol}, true
+	return viewer{Principal: capability.Principal{Subject: id.Subject, Roles: roles}, Expires: id.ExpiresAt, Source: source, Policy: pol}
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/julienschmidt/httprouter"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.uber.org/zap"
 
 	"github.com/capstream/capstream/host"
@@ -87,6 +88,8 @@ type Config struct {
 	Stream stream.WriterConfig
 	// Index serves GET / (the demo page in dev mode). Nil: 404.
 	Index http.Handler
+	// MCP configures /mcp, the tools over the Model Context Protocol.
+	MCP MCPConfig
 }
 
 // Server is the HTTP API. Create it with New, serve Handler, and call
@@ -110,6 +113,7 @@ type Server struct {
 	shutting    bool
 	wg          sync.WaitGroup // call goroutines, to their end
 	sweeperDone chan struct{}
+	mcpSess     mcpSessions
 
 	// appended, if set, is called with each event a call's sink appends
 	// to its log, on the call's goroutine, right after it is appended: a
@@ -145,6 +149,18 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxStreamsPerPrincipal == 0 {
 		cfg.MaxStreamsPerPrincipal = 64
 	}
+	if cfg.MCP.SessionTimeout == 0 {
+		cfg.MCP.SessionTimeout = 30 * time.Minute
+	}
+	if cfg.MCP.MaxSessionsPerPrincipal == 0 {
+		cfg.MCP.MaxSessionsPerPrincipal = 16
+	}
+	if cfg.Stream.Heartbeat == 0 {
+		cfg.Stream.Heartbeat = stream.DefaultHeartbeat
+	}
+	if cfg.Stream.WriteTimeout == 0 {
+		cfg.Stream.WriteTimeout = stream.DefaultWriteTimeout
+	}
 	if cfg.MaxCalls < 0 || cfg.MaxCallsPerPrincipal < 0 || cfg.MaxStreamsPerPrincipal < 0 {
 		return nil, errors.New("httpapi: Config.MaxCalls, MaxCallsPerPrincipal and MaxStreamsPerPrincipal must not be negative")
 	}
@@ -176,6 +192,7 @@ func New(cfg Config) (*Server, error) {
 		perSubject:  map[string]int{},
 		streams:     map[string]int{},
 		sweeperDone: make(chan struct{}),
+		mcpSess:     mcpSessions{open: map[*mcp.ServerSession]string{}, counts: map[string]int{}},
 	}
 	s.metrics.watch(reg)
 	s.base, s.cancel = context.WithCancel(context.Background())
@@ -211,6 +228,12 @@ func (s *Server) routes() http.Handler {
 	r.GET("/v1/keys", s.keys)
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
+	mcpH := s.mcpHandler()
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+		r.Handler(m, "/mcp", mcpH)
+	}
+	r.HandlerFunc(http.MethodGet, "/.well-known/oauth-protected-resource/mcp", s.protectedResource)
+	r.HandlerFunc(http.MethodGet, "/.well-known/oauth-protected-resource", s.protectedResource)
 	if s.cfg.MetricsOnAPI {
 		r.Handler(http.MethodGet, "/metrics", s.metrics.Handler())
 	}
@@ -272,6 +295,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-done
 		err = fmt.Errorf("cancelled %d calls at shutdown", n)
 	}
+	s.closeMCPSessions()
 	s.cancel()
 	<-s.sweeperDone
 	return err
