@@ -338,7 +338,7 @@ func mcpLevel(ev stream.Event) mcp.LoggingLevel {
 func mcpResult(t *host.Tool, ev stream.Event) *mcp.CallToolResult {
 	var d struct {
 		Output     json.RawMessage `json:"output"`
-		Error      *host.Failure `json:"error"`
+		Error      *host.Failure   `json:"error"`
 		Reason     string          `json:"reason"`
 		DurationMs int64           `json:"durationMs"`
 		Usage      json.RawMessage `json:"usage"`

@@ -424,8 +424,12 @@ func TestMCPCancel(t *testing.T) {
 				t.Fatal("a cancelled call returned a result")
 			}
 			e.waitStatus(t, id, "cancelled", time.Second)
-			var cancelled struct{ Result struct{ Data struct{ Reason string } } }
-			cancelled = decode[struct{ Result struct{ Data struct{ Reason string } } }](t, e.do("GET", "/v1/calls/"+id, alice(t), ""))
+			var cancelled struct {
+				Result struct{ Data struct{ Reason string } }
+			}
+			cancelled = decode[struct {
+				Result struct{ Data struct{ Reason string } }
+			}](t, e.do("GET", "/v1/calls/"+id, alice(t), ""))
 			if cancelled.Result.Data.Reason != "client_gone" {
 				t.Fatalf("reason %q", cancelled.Result.Data.Reason)
 			}
