@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
@@ -39,6 +40,7 @@ Usage:
   capstream token   [flags]            mint a token for development
   capstream inspect FILE.wasm          show a tool's manifest and digest
   capstream policy  explain [flags]    show the capability a principal would get for a tool, and why
+  capstream mcp     [flags]            an MCP server on stdin/stdout that bridges to a running server
 
 Run "capstream COMMAND --help" for a command's flags.
 `
@@ -60,6 +62,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runInspect(ctx, rest, stdout, stderr)
 	case "policy":
 		return runPolicy(ctx, rest, stdout, stderr)
+	case "mcp":
+		return runMCP(ctx, rest, os.Stdin, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -67,4 +71,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "capstream: unknown command %q\n\n%s", cmd, usage)
 		return &exitError{2}
 	}
+}
+
+// buildVersion is the module version the binary was built from, or
+// "devel" for a build from a working tree.
+func buildVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
 }

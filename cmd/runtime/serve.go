@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -49,6 +50,10 @@ type serveFlags struct {
 	metricsAddr                                      string
 	devListenAnywhere, audienceAny                   bool
 	shutdownGrace                                    time.Duration
+	publicURL, mcpResource                           string
+	mcpAuthServers, mcpAllowedHosts                  stringList
+	mcpSessionTimeout                                time.Duration
+	mcpMaxSessions                                   int
 	fromEnv                                          map[string]string // flag name -> the CAPSTREAM_* variable that set it
 }
 
@@ -83,6 +88,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Var(&f.retainCalls, "retain-calls", "`number` of finished calls kept for replay; over it, the subject holding the most loses its oldest")
 	fs.Var(&f.retainBytesPerPrincipal, "retain-bytes-per-principal", "total `size` of one subject's finished calls kept for replay; over it, its oldest are dropped")
 	fs.Var(&f.retainCallsPerPrincipal, "retain-calls-per-principal", "`number` of one subject's finished calls kept for replay; over it, its oldest are dropped")
+	fs.StringVar(&f.publicURL, "public-url", "", "the origin clients reach this server at, such as https://tools.example.com: /mcp accepts its Host and Origin, and builds the URLs of its auth metadata on it")
+	fs.StringVar(&f.mcpResource, "mcp-resource", "", "canonical URI of /mcp (RFC 8707), such as https://tools.example.com/mcp: a token must name it in aud to use /mcp")
+	fs.Var(&f.mcpAuthServers, "mcp-authorization-server", "an OAuth authorization server /mcp's protected resource metadata names (repeatable; default --jwt-issuer, when it is a URL)")
+	fs.Var(&f.mcpAllowedHosts, "mcp-allowed-host", "a Host /mcp accepts besides loopback and --public-url's: a name (any port), name:port, or * for any (repeatable)")
+	fs.DurationVar(&f.mcpSessionTimeout, "mcp-session-timeout", 30*time.Minute, "an MCP session idle this long is closed")
+	fs.IntVar(&f.mcpMaxSessions, "mcp-max-sessions-per-principal", 16, "MCP sessions a subject may hold open")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the server, from listening to stopping, to this file (go tool pprof reads it)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -220,6 +231,11 @@ func serve(ctx context.Context, f serveFlags, log *zap.Logger, stdout io.Writer)
 		RetainBytesPerPrincipal: int64(f.retainBytesPerPrincipal), RetainCallsPerPrincipal: int(f.retainCallsPerPrincipal),
 		Stream: stream.WriterConfig{Heartbeat: f.heartbeat},
 		Index:  index,
+		MCP: httpapi.MCPConfig{
+			PublicURL: strings.TrimSuffix(f.publicURL, "/"), Resource: f.mcpResource,
+			AuthorizationServers: mcpAuthServers(f), AllowedHosts: f.mcpAllowedHosts,
+			SessionTimeout: f.mcpSessionTimeout, MaxSessionsPerPrincipal: f.mcpMaxSessions, Version: buildVersion(),
+		},
 	})
 	if err != nil {
 		return err
@@ -435,9 +451,25 @@ Stream a call:
   curl -N -H "Authorization: Bearer $ALICE" -H 'Accept: text/event-stream' -H 'Content-Type: application/json' \
        -d '{"steps":5,"delayMs":300}' %[1]s/v1/tools/slow/calls
 
+Connect an MCP client as alice (docs/mcp.md):
+  claude mcp add --transport http capstream %[1]s/mcp --header "Authorization: Bearer $ALICE"
+  CAPSTREAM_TOKEN=$ALICE capstream mcp --url %[1]s    # stdio, for clients that cannot send headers
+
 Demo page: %[1]s/
 
 `, base, alice, bob)
+}
+
+// mcpAuthServers are the authorization servers /mcp's metadata names:
+// those given, or the token issuer when it is a URL.
+func mcpAuthServers(f serveFlags) []string {
+	if len(f.mcpAuthServers) > 0 {
+		return f.mcpAuthServers
+	}
+	if u, err := url.Parse(f.issuer); err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" {
+		return []string{f.issuer}
+	}
+	return nil
 }
 
 // sizeFlag is a flag of a positive number of bytes, written as sizes are in

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 )
 
@@ -17,6 +18,9 @@ func checkServeFlags(f serveFlags) error {
 	}
 	if f.metricsAddr != "" && f.metricsAddr == f.addr && !strings.HasSuffix(f.addr, ":0") {
 		return fmt.Errorf("--metrics-addr is --addr (%q): give the metrics a listener of their own, or leave --metrics-addr empty", f.addr)
+	}
+	if err := checkMCP(f); err != nil {
+		return err
 	}
 	if f.drainTimeout < 0 {
 		return errors.New("--drain-timeout must not be negative")
@@ -51,6 +55,40 @@ func checkAudience(f serveFlags) error {
 			"it serves, so without an audience check a token issued for another application would be accepted. "+
 			"Give --jwt-audience with the aud your provider puts in tokens for capstream, or "+
 			"--jwt-accept-any-audience to accept tokens whatever their audience", asymmetric)
+	}
+	return nil
+}
+
+// checkMCP refuses MCP settings that could not work: URLs that are not
+// absolute, bounds that are not positive.
+func checkMCP(f serveFlags) error {
+	if f.publicURL != "" {
+		u, err := url.Parse(f.publicURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("--public-url %q: give the origin clients reach the server at, such as https://tools.example.com (no path)", f.publicURL)
+		}
+	}
+	if f.mcpResource != "" {
+		u, err := url.Parse(f.mcpResource)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Fragment != "" {
+			return fmt.Errorf("--mcp-resource %q: give the absolute URI of /mcp, such as https://tools.example.com/mcp (RFC 8707: no fragment)", f.mcpResource)
+		}
+	}
+	for _, a := range f.mcpAuthServers {
+		if u, err := url.Parse(a); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("--mcp-authorization-server %q: give the issuer URL of an OAuth authorization server", a)
+		}
+	}
+	for _, h := range f.mcpAllowedHosts {
+		if h == "" || strings.ContainsAny(h, "/ ") {
+			return fmt.Errorf("--mcp-allowed-host %q: give a host name, host:port, or *", h)
+		}
+	}
+	if f.mcpSessionTimeout <= 0 {
+		return errors.New("--mcp-session-timeout must be positive")
+	}
+	if f.mcpMaxSessions <= 0 {
+		return errors.New("--mcp-max-sessions-per-principal must be positive")
 	}
 	return nil
 }
