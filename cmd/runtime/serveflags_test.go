@@ -80,3 +80,47 @@ func operatorKeys(t *testing.T) (dir, secret, pub string) {
 	}
 	return dir, secret, pub
 }
+
+// TestServeRefusesBadMCPFlags: MCP's URLs must be absolute, its bounds
+// positive. A good set gets past the flags and stops at "no policy".
+func TestServeRefusesBadMCPFlags(t *testing.T) {
+	dir, secret, _ := operatorKeys(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--public-url", "tools.example.com"}, "--public-url \"tools.example.com\": give the origin"},
+		{[]string{"--public-url", "https://tools.example.com/api"}, "(no path)"},
+		{[]string{"--mcp-resource", "/mcp"}, "--mcp-resource \"/mcp\": give the absolute URI"},
+		{[]string{"--mcp-resource", "https://tools.example.com/mcp#x"}, "no fragment"},
+		{[]string{"--mcp-authorization-server", "idp"}, "give the issuer URL"},
+		{[]string{"--mcp-allowed-host", "a b"}, "give a host name, host:port, or *"},
+		{[]string{"--mcp-session-timeout", "0s"}, "--mcp-session-timeout must be positive"},
+		{[]string{"--mcp-max-sessions-per-principal", "0"}, "--mcp-max-sessions-per-principal must be positive"},
+		{[]string{"--public-url", "https://tools.example.com/", "--mcp-resource", "https://tools.example.com/mcp",
+			"--mcp-authorization-server", "https://idp.example.com", "--mcp-allowed-host", "internal:8080"}, "no policy"},
+	} {
+		args := append([]string{"serve", "--addr", "127.0.0.1:0", "--plugins", dir, "--jwt-secret-file", secret,
+			"--data-dir", filepath.Join(t.TempDir(), "data")}, tc.args...)
+		err := run(context.Background(), args, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+func TestMCPAuthServers(t *testing.T) {
+	for _, tc := range []struct {
+		f    serveFlags
+		want []string
+	}{
+		{serveFlags{issuer: "https://idp.example.com/realms/x"}, []string{"https://idp.example.com/realms/x"}},
+		{serveFlags{issuer: "capstream-dev"}, nil},
+		{serveFlags{}, nil},
+		{serveFlags{issuer: "https://idp.example.com", mcpAuthServers: stringList{"https://as.example.com"}}, []string{"https://as.example.com"}},
+	} {
+		if got := mcpAuthServers(tc.f); strings.Join(got, ",") != strings.Join(tc.want, ",") {
+			t.Errorf("%+v: %v, want %v", tc.f, got, tc.want)
+		}
+	}
+}
