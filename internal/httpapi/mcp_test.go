@@ -14,6 +14,9 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/capstream/capstream/internal/httpapi"
 )
@@ -98,7 +101,8 @@ func metaOf(t testing.TB, m mcp.Meta) callMeta {
 }
 
 func TestMCPToolsPerPrincipal(t *testing.T) {
-	e := newEnv(t)
+	core, audit := observer.New(zapcore.InfoLevel)
+	e := newEnv(t, func(c *httpapi.Config) { c.Logger = zap.New(core) })
 	for _, era := range mcpEras {
 		t.Run(era.name, func(t *testing.T) {
 			a := e.mcpConnect(alice(t), era.version, nil)
@@ -126,6 +130,15 @@ func TestMCPToolsPerPrincipal(t *testing.T) {
 	}
 	if n := e.totalCalls(t); n != 0 {
 		t.Fatalf("refused calls started %d calls", n)
+	}
+	refusals := audit.FilterLoggerName("audit").FilterMessage("call refused").All()
+	if len(refusals) != 2 {
+		t.Fatalf("%d refusals audited, want one per era", len(refusals))
+	}
+	for _, r := range refusals {
+		if m := r.ContextMap(); m["subject"] != "bob" || m["tool"] != "fetch" || m["reason"] != "tool_not_permitted" || m["transport"] != "mcp" {
+			t.Fatalf("audit record %v", m)
+		}
 	}
 }
 
