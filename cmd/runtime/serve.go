@@ -288,6 +288,7 @@ func serve(ctx context.Context, f serveFlags, log *zap.Logger, stdout io.Writer)
 				log.Error("policy reload failed; keeping the old policy", zap.Error(err))
 			} else {
 				log.Info("policy reloaded", zap.String("policy", policyFile))
+				api.PolicyReloaded()
 			}
 			continue
 		case err := <-served:

@@ -45,6 +45,17 @@ func (s *Server) mcpServer() *mcp.Server {
 	return srv
 }
 
+// PolicyReloaded tells MCP clients that their tool lists may have changed:
+// sessions get notifications/tools/list_changed, and so do stateless
+// clients listening with subscriptions/listen. Call it after a reload of
+// the policy; the roles of every request are read from the policy in
+// force anyway.
+func (s *Server) PolicyReloaded() {
+	for _, t := range s.cfg.Engine.Tools() {
+		s.mcpSrv.AddTool(mcpTool(t), s.mcpCall(t)) // the same tool again: the SDK notifies
+	}
+}
+
 // mcpTool is a tool as tools/list shows it. An outputSchema that does not
 // describe an object is left out: clients (the TypeScript SDK's among them)
 // refuse a whole list that holds one.

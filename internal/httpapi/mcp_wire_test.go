@@ -497,7 +497,10 @@ func TestMCPCapsAreErrors(t *testing.T) {
 // Roles come from the policy in force at each request, inside a session.
 func TestMCPPolicyReloadApplies(t *testing.T) {
 	e := newEnv(t)
-	cs := e.mcpConnect(bob(t), "2025-11-25", nil)
+	changed := make(chan struct{}, 4)
+	cs := e.mcpConnect(bob(t), "2025-11-25", &mcp.ClientOptions{
+		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { changed <- struct{}{} },
+	})
 	if got := toolNames(t, cs); !slices.Equal(got, []string{"echo", "whoami"}) {
 		t.Fatalf("bob lists %v", got)
 	}
@@ -506,6 +509,12 @@ func TestMCPPolicyReloadApplies(t *testing.T) {
 	}
 	if err := e.store.Reload(); err != nil {
 		t.Fatal(err)
+	}
+	e.api.PolicyReloaded()
+	select {
+	case <-changed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no notifications/tools/list_changed after the reload")
 	}
 	if got := toolNames(t, cs); !slices.Equal(got, []string{"echo", "slow", "whoami"}) {
 		t.Fatalf("after the reload bob lists %v", got)

@@ -65,6 +65,7 @@ type mcpTokenKey struct{}
 // MCP-Protocol-Version.
 func (s *Server) mcpHandler() http.Handler {
 	srv := s.mcpServer()
+	s.mcpSrv = srv
 	get := func(*http.Request) *mcp.Server { return srv }
 	logger := zapSlog(s.log.Named("mcp"))
 	stateful := mcp.NewStreamableHTTPHandler(get, &mcp.StreamableHTTPOptions{

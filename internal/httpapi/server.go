@@ -114,6 +114,7 @@ type Server struct {
 	wg          sync.WaitGroup // call goroutines, to their end
 	sweeperDone chan struct{}
 	mcpSess     mcpSessions
+	mcpSrv      *mcp.Server
 
 	// appended, if set, is called with each event a call's sink appends
 	// to its log, on the call's goroutine, right after it is appended: a
