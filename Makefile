@@ -37,7 +37,7 @@ mirror-wasm:
 run: build plugins
 	$(BIN) serve --dev --addr $(ADDR) --plugins $(WASM_DIR) --data-dir $(DATA_DIR)
 
-test: plugins examples/chat/node_modules
+test: plugins examples/chat/node_modules examples/mcp-clients/node_modules
 	$(GO) vet ./...
 	GOOS=wasip1 GOARCH=wasm $(GO) vet ./sdk/... ./plugins/...
 	$(GO) test -race -count=1 -timeout 30m ./...
@@ -47,6 +47,12 @@ test: plugins examples/chat/node_modules
 # browser download of its own).
 examples/chat/node_modules: examples/chat/package.json examples/chat/package-lock.json
 	npm ci --prefix examples/chat --no-audit --no-fund
+	@touch $@
+
+# The MCP client tests run the official TypeScript SDK and client (pinned in
+# its package.json); the Inspector and the conformance suite come by npx.
+examples/mcp-clients/node_modules: examples/mcp-clients/package.json examples/mcp-clients/package-lock.json
+	npm ci --prefix examples/mcp-clients --no-audit --no-fund
 	@touch $@
 
 # The long tests (build tag long: 1,000 live streaming calls, SIGTERM under
@@ -131,4 +137,4 @@ deps:
 		(apt-get update -qq && apt-get install -y -qq wabt chromium curl jq)
 
 clean:
-	rm -rf bin $(WASM_DIR) bench.txt examples/chat/node_modules examples/chat/testdata/artifacts
+	rm -rf bin $(WASM_DIR) bench.txt examples/chat/node_modules examples/chat/testdata/artifacts examples/mcp-clients/node_modules

@@ -155,3 +155,18 @@ func ed25519PublicPEM(t *testing.T) []byte {
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
 }
+
+// TestDevBannerShowsMCP: the banner tells how to connect an MCP client as
+// alice, over HTTP and through the stdio bridge, at the server's address.
+func TestDevBannerShowsMCP(t *testing.T) {
+	var b strings.Builder
+	printDevBanner(&b, "http://127.0.0.1:9090", nil)
+	for _, want := range []string{
+		`claude mcp add --transport http capstream http://127.0.0.1:9090/mcp --header "Authorization: Bearer $ALICE"`,
+		`CAPSTREAM_TOKEN=$ALICE capstream mcp --url http://127.0.0.1:9090`,
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("the banner lacks %q:\n%s", want, b.String())
+		}
+	}
+}
