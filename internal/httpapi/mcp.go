@@ -132,6 +132,7 @@ func mcpViewer(req mcp.Request) (viewer, bool) {
 type mcpSessions struct {
 	mu      sync.Mutex
 	open    map[*mcp.ServerSession]string // session -> subject
+	owners  map[string]string             // session id -> subject
 	counts  map[string]int
 	closing bool
 }
@@ -160,17 +161,27 @@ func (s *Server) mcpSessionOpened(req mcp.Request) error {
 			" MCP sessions open, the most allowed; end one (DELETE /mcp with its Mcp-Session-Id) or let it time out, and retry"}
 	}
 	m.open[ss] = v.Subject
+	m.owners[ss.ID()] = v.Subject
 	m.counts[v.Subject]++
 	go func() {
 		ss.Wait()
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		delete(m.open, ss)
+		delete(m.owners, ss.ID())
 		if m.counts[v.Subject]--; m.counts[v.Subject] <= 0 {
 			delete(m.counts, v.Subject)
 		}
 	}()
 	return nil
+}
+
+// mcpSessionOwner is the subject that opened session id, if it is open.
+func (s *Server) mcpSessionOwner(id string) (string, bool) {
+	s.mcpSess.mu.Lock()
+	defer s.mcpSess.mu.Unlock()
+	sub, ok := s.mcpSess.owners[id]
+	return sub, ok
 }
 
 // closeMCPSessions ends every session at Shutdown and refuses new ones.

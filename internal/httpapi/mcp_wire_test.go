@@ -16,6 +16,9 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/capstream/capstream/internal/httpapi"
 )
@@ -261,7 +264,8 @@ func (e *env) initialize(tok string) (string, rpcMessage) {
 }
 
 func TestMCPSessionBelongsToItsSubject(t *testing.T) {
-	e := newEnv(t)
+	core, audit := observer.New(zapcore.InfoLevel)
+	e := newEnv(t, func(c *httpapi.Config) { c.Logger = zap.New(core) })
 	id, _ := e.initialize(alice(t))
 	if id == "" {
 		t.Fatal("no session id")
@@ -276,6 +280,9 @@ func TestMCPSessionBelongsToItsSubject(t *testing.T) {
 		if resp.StatusCode != http.StatusForbidden {
 			t.Fatalf("bob %s with alice's session: %s", c.method, resp.Status)
 		}
+	}
+	if n := audit.FilterMessage("mcp session refused").FilterField(zap.String("subject", "bob")).Len(); n != 3 {
+		t.Fatalf("%d refusals audited, want 3", n)
 	}
 	// Alice's session is intact, and hers to end.
 	if msgs, _ := rpcStream(t, e.mcpPost(alice(t), list, session...)); msgs[0].Result == nil {

@@ -176,6 +176,16 @@ func (s *Server) mcpAuth(next http.Handler) http.Handler {
 			writeError(w, errUnauthenticated)
 			return
 		}
+		// The SDK refuses a session to another subject too; this check
+		// also leaves a record of the attempt.
+		if id := r.Header.Get("Mcp-Session-Id"); id != "" {
+			if owner, ok := s.mcpSessionOwner(id); ok && owner != v.Subject {
+				s.audit.Info("mcp session refused", zap.String("subject", v.Subject), zap.String("reason", "session_of_another_subject"),
+					zap.String("method", r.Method))
+				writeRPCError(w, http.StatusForbidden, "this session belongs to another subject: open one of your own with initialize")
+				return
+			}
+		}
 		info := &mcpauth.TokenInfo{UserID: v.Subject, Expiration: v.Expires, Extra: map[string]any{viewerKey: v}}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), mcpTokenKey{}, info)))
 	})
