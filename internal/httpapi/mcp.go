@@ -30,7 +30,7 @@ const MCPMetaKey = "dev.capstream/call"
 // tools are all the engine's; the receiving middleware narrows tools/list
 // to the caller's, and each tool's handler refuses the others as unknown.
 func (s *Server) mcpServer() *mcp.Server {
-	srv := mcp.NewServer(&mcp.Implementation{Name: "capstream", Title: "capstream", Version: s.cfg.MCP.Version}, &mcp.ServerOptions{
+	srv := mcp.NewServer(s.mcpImplementation(), &mcp.ServerOptions{
 		Instructions: "Tools run in a fresh WebAssembly sandbox per call, under the caller's own capability. " +
 			"Each result's _meta[\"" + MCPMetaKey + "\"] names the call; its full event stream is at /v1/calls/{id}/events.",
 		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{ListChanged: true}, Logging: &mcp.LoggingCapabilities{}},
@@ -54,6 +54,11 @@ func (s *Server) PolicyReloaded() {
 	for _, t := range s.cfg.Engine.Tools() {
 		s.mcpSrv.AddTool(mcpTool(t), s.mcpCall(t)) // the same tool again: the SDK notifies
 	}
+}
+
+// mcpImplementation is how the server names itself to MCP clients.
+func (s *Server) mcpImplementation() *mcp.Implementation {
+	return &mcp.Implementation{Name: "capstream", Title: "capstream", Version: s.cfg.MCP.Version}
 }
 
 // mcpTool is a tool as tools/list shows it. An outputSchema that does not
@@ -226,60 +231,82 @@ func (s *Server) mcpCall(t *host.Tool) mcp.ToolHandler {
 		if !ok {
 			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "the request carries no identity"}
 		}
-		grants := v.Policy.Grants(v.Roles)
-		if !grants.Permits(t.Name) {
-			s.audit.Info("call refused", zap.String("subject", v.Subject), zap.String("tool", t.Name),
-				zap.String("reason", "tool_not_permitted"), zap.String("transport", "mcp"))
+		if !s.mcpPermits(v, t) {
 			return nil, mcpUnknownTool(t.Name)
 		}
-		input := []byte(req.Params.Arguments)
-		if len(input) == 0 || string(input) == "null" {
-			input = []byte("{}")
+		ss := req.Session
+		f := &mcpForwarder{
+			token:    req.Params.GetProgressToken(),
+			progress: func(p *mcp.ProgressNotificationParams) { ss.NotifyProgress(ctx, p) },
+			// The SDK sends a log message only if the client asked for
+			// logging, at its level.
+			log:  func(p *mcp.LoggingMessageParams) { ss.Log(ctx, p) },
+			logs: true,
 		}
-		if input[0] != '{' {
-			return mcpFailure("invalid_input", "the arguments must be a JSON object", nil), nil
+		return s.mcpRun(ctx, v, t, req.Params.Arguments, f)
+	}
+}
+
+// mcpPermits reports whether v may call t, and audits a refusal.
+func (s *Server) mcpPermits(v viewer, t *host.Tool) bool {
+	if v.Policy.Grants(v.Roles).Permits(t.Name) {
+		return true
+	}
+	s.audit.Info("call refused", zap.String("subject", v.Subject), zap.String("tool", t.Name),
+		zap.String("reason", "tool_not_permitted"), zap.String("transport", "mcp"))
+	return false
+}
+
+// mcpRun runs a tools/call of t the caller may make, with arguments args,
+// and follows the call to its result, handing its events to f.
+func (s *Server) mcpRun(ctx context.Context, v viewer, t *host.Tool, args json.RawMessage, f *mcpForwarder) (*mcp.CallToolResult, error) {
+	input := []byte(args)
+	if len(input) == 0 || string(input) == "null" {
+		input = []byte("{}")
+	}
+	if input[0] != '{' {
+		return mcpFailure("invalid_input", "the arguments must be a JSON object", nil), nil
+	}
+	if err := t.ValidateInput(input); err != nil {
+		return mcpFailure("invalid_input", err.Error(), nil), nil
+	}
+	if apiErr := s.openStream(v.Subject, true); apiErr != nil {
+		return nil, mcpRefusal(apiErr)
+	}
+	defer s.closeStream(v.Subject)
+	c, apiErr := s.start(v, t, v.Policy.Grants(v.Roles), input)
+	if apiErr != nil {
+		return nil, mcpRefusal(apiErr)
+	}
+	sub := c.log.Subscribe(0)
+	for {
+		ev, err := sub.Next(ctx)
+		if err != nil {
+			// notifications/cancelled, the session's end, or (2026-07-28)
+			// the request's stream closing: the client wants no answer.
+			c.cancel(host.CancelClientGone)
+			return nil, ctx.Err()
 		}
-		if err := t.ValidateInput(input); err != nil {
-			return mcpFailure("invalid_input", err.Error(), nil), nil
-		}
-		if apiErr := s.openStream(v.Subject, true); apiErr != nil {
-			return nil, mcpRefusal(apiErr)
-		}
-		defer s.closeStream(v.Subject)
-		c, apiErr := s.start(v, t, grants, input)
-		if apiErr != nil {
-			return nil, mcpRefusal(apiErr)
-		}
-		f := mcpForwarder{session: req.Session, token: req.Params.GetProgressToken()}
-		sub := c.log.Subscribe(0)
-		for {
-			ev, err := sub.Next(ctx)
-			if err != nil {
-				// notifications/cancelled, the session's end, or (2026-07-28)
-				// the request's stream closing: the client wants no answer.
-				c.cancel(host.CancelClientGone)
-				return nil, ctx.Err()
-			}
-			f.forward(ctx, ev)
-			if stream.IsTerminal(ev.Type) {
-				return mcpResult(t, ev), nil
-			}
+		f.forward(ev)
+		if stream.IsTerminal(ev.Type) {
+			return mcpResult(t, ev), nil
 		}
 	}
 }
 
 // mcpForwarder turns a call's events into the notifications of its
 // request: progress for host.progress, when the request asked for it with a
-// progressToken, and a log message for every event, which the SDK sends
-// only to clients that asked for logging.
+// progressToken, and a log message for every event, when logs is set.
 type mcpForwarder struct {
-	session  *mcp.ServerSession
 	token    any
-	progress float64
+	progress func(*mcp.ProgressNotificationParams)
+	log      func(*mcp.LoggingMessageParams)
+	logs     bool
+	last     float64
 	sent     bool // a progress notification went out
 }
 
-func (f *mcpForwarder) forward(ctx context.Context, ev stream.Event) {
+func (f *mcpForwarder) forward(ev stream.Event) {
 	if f.token != nil && ev.Type == host.EventProgress {
 		var p struct {
 			Progress float64         `json:"progress"`
@@ -288,15 +315,17 @@ func (f *mcpForwarder) forward(ctx context.Context, ev stream.Event) {
 			Error    json.RawMessage `json:"error"`
 		}
 		// MCP requires each value to exceed the last; a tool's own may not.
-		if json.Unmarshal(ev.Data, &p) == nil && p.Error == nil && (!f.sent || p.Progress > f.progress) {
-			f.progress, f.sent = p.Progress, true
-			f.session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{
+		if json.Unmarshal(ev.Data, &p) == nil && p.Error == nil && (!f.sent || p.Progress > f.last) {
+			f.last, f.sent = p.Progress, true
+			f.progress(&mcp.ProgressNotificationParams{
 				ProgressToken: f.token, Progress: p.Progress, Total: p.Total, Message: p.Message,
 				Meta: mcp.Meta{MCPMetaKey: map[string]any{"id": ev.Call, "seq": ev.Seq}},
 			})
 		}
 	}
-	f.session.Log(ctx, &mcp.LoggingMessageParams{Level: mcpLevel(ev), Logger: "capstream/" + ev.Type, Data: envelope(ev)})
+	if f.logs {
+		f.log(&mcp.LoggingMessageParams{Level: mcpLevel(ev), Logger: "capstream/" + ev.Type, Data: envelope(ev)})
+	}
 }
 
 // envelope is an event as the SSE stream carries it: {type, call, seq,

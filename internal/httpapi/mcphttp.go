@@ -78,7 +78,9 @@ func (s *Server) mcpHandler() http.Handler {
 	})
 	dispatch := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("MCP-Protocol-Version") >= mcpLatest {
-			stateless.ServeHTTP(w, r)
+			if !s.mcpFast(w, r) {
+				stateless.ServeHTTP(w, r)
+			}
 		} else {
 			stateful.ServeHTTP(w, r)
 		}

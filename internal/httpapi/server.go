@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
@@ -106,15 +107,17 @@ type Server struct {
 	base   context.Context // parent of every call; cancelled last at shutdown
 	cancel context.CancelFunc
 
-	mu          sync.Mutex
-	running     map[string]context.CancelCauseFunc // call id -> cancel, until its terminal event
-	perSubject  map[string]int                     // calls in running, by subject
-	streams     map[string]int                     // open streams, by subject
-	shutting    bool
-	wg          sync.WaitGroup // call goroutines, to their end
-	sweeperDone chan struct{}
-	mcpSess     mcpSessions
-	mcpSrv      *mcp.Server
+	mu           sync.Mutex
+	running      map[string]context.CancelCauseFunc // call id -> cancel, until its terminal event
+	perSubject   map[string]int                     // calls in running, by subject
+	streams      map[string]int                     // open streams, by subject
+	shutting     bool
+	wg           sync.WaitGroup // call goroutines, to their end
+	sweeperDone  chan struct{}
+	mcpSess      mcpSessions
+	mcpSrv       *mcp.Server
+	mcpNoFast    bool         // tests: every request through the SDK
+	mcpFastCalls atomic.Int64 // tools/calls mcpFast answered
 
 	// appended, if set, is called with each event a call's sink appends
 	// to its log, on the call's goroutine, right after it is appended: a
