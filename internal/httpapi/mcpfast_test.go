@@ -22,10 +22,10 @@ func TestMCPFastPathAnswers(t *testing.T) {
 
 	type request struct {
 		name, who, tool string
-		params        map[string]any
-		meta          map[string]any
-		edit          func(body string, h []string) (string, []string)
-		fastPath      bool
+		params          map[string]any
+		meta            map[string]any
+		edit            func(body string, h []string) (string, []string)
+		fastPath        bool
 	}
 	args := func(a map[string]any) map[string]any { return map[string]any{"arguments": a} }
 	for _, c := range []request{
