@@ -26,8 +26,8 @@ import (
 //     read to the terminal event (echoCall).
 //   - path=mcp-stateless: MCP 2026-07-28, one POST /mcp per tools/call,
 //     with MCP-Protocol-Version, Mcp-Method and Mcp-Name, and the _meta the
-//     revision requires; the SDK serves it on a session of its own, made
-//     and closed for the request.
+//     revision requires; mcpFast answers it (SetMCPFastPath turns that off,
+//     to measure the SDK's own handling).
 //   - path=mcp-session: MCP 2025-11-25, one session per client, initialized
 //     outside the timing, then one POST /mcp per tools/call with
 //     Mcp-Session-Id and MCP-Protocol-Version.
