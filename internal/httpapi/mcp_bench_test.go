@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/capstream/capstream/internal/httpapi"
 	"github.com/capstream/capstream/stream"
 )
 
@@ -59,6 +60,14 @@ func BenchmarkMCPvsREST(b *testing.B) {
 		e.do("DELETE", "/mcp", alice(b), "", "Mcp-Session-Id", id, "MCP-Protocol-Version", "2025-11-25").Body.Close()
 	}
 
+	sdk := newEnv(b, withHeartbeat(stream.DefaultHeartbeat))
+	httpapi.SetMCPFastPath(sdk.api, false)
+	body, h = mcpEchoStateless(0)
+	checkMCPEcho(b, "stateless through the SDK", sdk.mcpPost(alice(b), body, h...), 0)
+	if httpapi.MCPFastCalls(sdk.api) != 0 || httpapi.MCPFastCalls(e.api) != 1 {
+		b.Fatalf("fast path calls: %d with it off, %d with it on", httpapi.MCPFastCalls(sdk.api), httpapi.MCPFastCalls(e.api))
+	}
+
 	for _, clients := range []int{1, 8} {
 		b.Run(fmt.Sprintf("path=rest/clients=%d", clients), func(b *testing.B) {
 			hc := keepAliveClient(clients)
@@ -76,6 +85,20 @@ func BenchmarkMCPvsREST(b *testing.B) {
 			tokens := benchTokens(b, clients)
 			endpoint := e.srv.URL + "/mcp"
 			// Each request is a session of its own: one body, one id, will do.
+			const id = 1
+			body, h := mcpEchoStateless(id)
+			measureCalls(b, clients, func(i int, buf *bytes.Buffer) error {
+				return mcpEchoCall(hc, endpoint, tokens[i], body, id, buf, h...)
+			})
+		})
+
+		// The same through the SDK alone, on a server of its own: what
+		// mcpFast saves.
+		b.Run(fmt.Sprintf("path=mcp-stateless-sdk/clients=%d", clients), func(b *testing.B) {
+			hc := keepAliveClient(clients)
+			defer hc.CloseIdleConnections()
+			tokens := benchTokens(b, clients)
+			endpoint := sdk.srv.URL + "/mcp"
 			const id = 1
 			body, h := mcpEchoStateless(id)
 			measureCalls(b, clients, func(i int, buf *bytes.Buffer) error {
