@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -46,7 +49,7 @@ func runMCP(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		level = zapcore.DebugLevel
 	}
 	log := zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig()), zapcore.AddSync(stderr), level)).Named("mcp")
-	b := &bridge{endpoint: strings.TrimSuffix(*base, "/") + "/mcp", tok: tok, log: log, calls: map[string]struct{}{}}
+	b := &bridge{endpoint: strings.TrimSuffix(*base, "/") + "/mcp", tok: tok, log: log}
 	srv := mcp.NewServer(&mcp.Implementation{Name: "capstream-mcp", Title: "capstream (stdio bridge)", Version: buildVersion()}, &mcp.ServerOptions{
 		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{ListChanged: true}, Logging: &mcp.LoggingCapabilities{}},
 	})
@@ -103,10 +106,8 @@ type bridge struct {
 	connecting sync.Mutex // held while connecting upstream
 	mu         sync.Mutex
 	upstream   *mcp.ClientSession
-	level      mcp.LoggingLevel    // the stdio client's, from logging/setLevel
-	stdio      *mcp.ServerSession  // the one session on stdin and stdout
-	calls      map[string]struct{} // progress tokens (JSON) of the calls running
-	refused    bool                // the last request got a 401
+	level      mcp.LoggingLevel // the stdio client's, from logging/setLevel
+	refused    bool             // the last request got a 401
 }
 
 // RoundTrip adds the token, read now, to an upstream request.
@@ -136,10 +137,7 @@ func (b *bridge) session(ctx context.Context) (*mcp.ClientSession, error) {
 	if cs != nil {
 		return cs, nil
 	}
-	client := mcp.NewClient(&mcp.Implementation{Name: "capstream-mcp", Version: buildVersion()}, &mcp.ClientOptions{
-		ProgressNotificationHandler: b.progress,
-		LoggingMessageHandler:       b.logMessage,
-	})
+	client := mcp.NewClient(&mcp.Implementation{Name: "capstream-mcp", Version: buildVersion()}, nil)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: b.endpoint, HTTPClient: &http.Client{Transport: b}, MaxRetries: -1}, nil)
@@ -193,18 +191,20 @@ func (b *bridge) close() {
 // go upstream, the rest (initialize, ping) is the SDK's.
 func (b *bridge) forward(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
-		if ss, ok := req.GetSession().(*mcp.ServerSession); ok {
-			b.mu.Lock()
-			b.stdio = ss
-			b.mu.Unlock()
-		}
 		switch method {
 		case "tools/list":
 			p, _ := req.GetParams().(*mcp.ListToolsParams)
-			return b.upstreamDo(ctx, method, func(cs *mcp.ClientSession) (mcp.Result, error) { return cs.ListTools(ctx, p) })
+			return b.upstreamDo(ctx, method, func(cs *mcp.ClientSession) (mcp.Result, error) {
+				res, err := cs.ListTools(ctx, p)
+				if err != nil {
+					return nil, err
+				}
+				delete(res.Meta, mcp.MetaKeyServerInfo)
+				// A result of the stdio client's revision: the exported fields.
+				return &mcp.ListToolsResult{Meta: res.Meta, Tools: res.Tools, NextCursor: res.NextCursor}, nil
+			})
 		case "tools/call":
-			p := req.GetParams().(*mcp.CallToolParamsRaw)
-			return b.call(ctx, p)
+			return b.call(ctx, req.GetSession().(*mcp.ServerSession), req.GetParams().(*mcp.CallToolParamsRaw))
 		case "logging/setLevel":
 			p := req.GetParams().(*mcp.SetLoggingLevelParams)
 			b.mu.Lock()
@@ -235,59 +235,123 @@ func (b *bridge) upstreamDo(ctx context.Context, method string, do func(*mcp.Cli
 	return res, err
 }
 
-// call forwards a tools/call. Its progress notifications come back through
-// b.progress, which finds the stdio session by the progress token; its log
-// messages through b.logMessage, at the level the stdio client set.
-func (b *bridge) call(ctx context.Context, p *mcp.CallToolParamsRaw) (mcp.Result, error) {
+// call forwards a tools/call as one request of the 2026-07-28 revision,
+// and relays the messages of its stream in their order: its notifications
+// go to the stdio client before its result, as the server sent them.
+func (b *bridge) call(ctx context.Context, ss *mcp.ServerSession, p *mcp.CallToolParamsRaw) (mcp.Result, error) {
 	meta := mcp.Meta{}
 	for k, v := range p.Meta {
 		meta[k] = v
 	}
 	b.mu.Lock()
-	if b.level != "" {
-		meta[mcp.MetaKeyLogLevel] = b.level
+	if _, own := meta[mcp.MetaKeyLogLevel]; !own && b.level != "" {
+		meta[mcp.MetaKeyLogLevel] = b.level // a session-era client's logging/setLevel
 	}
 	b.mu.Unlock()
-	if tok := p.GetProgressToken(); tok != nil {
-		key := tokenKey(tok)
-		b.mu.Lock()
-		b.calls[key] = struct{}{}
-		b.mu.Unlock()
-		defer func() {
-			b.mu.Lock()
-			delete(b.calls, key)
-			b.mu.Unlock()
-		}()
-	}
+	meta[mcp.MetaKeyProtocolVersion] = mcpRevision
+	meta[mcp.MetaKeyClientCapabilities] = map[string]any{}
+	meta[mcp.MetaKeyClientInfo] = &mcp.Implementation{Name: "capstream-mcp", Version: buildVersion()}
 	args := p.Arguments
 	if len(args) == 0 {
 		args = json.RawMessage("{}")
 	}
-	return b.upstreamDo(ctx, "tools/call", func(cs *mcp.ClientSession) (mcp.Result, error) {
-		return cs.CallTool(ctx, &mcp.CallToolParams{Meta: meta, Name: p.Name, Arguments: args})
-	})
-}
-
-func tokenKey(tok any) string {
-	b, _ := json.Marshal(tok)
-	return string(b)
-}
-
-func (b *bridge) progress(ctx context.Context, r *mcp.ProgressNotificationClientRequest) {
-	b.mu.Lock()
-	_, running := b.calls[tokenKey(r.Params.ProgressToken)]
-	ss := b.stdio
-	b.mu.Unlock()
-	if running && ss != nil {
-		ss.NotifyProgress(ctx, r.Params)
+	body, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+		"params": map[string]any{"name": p.Name, "arguments": args, "_meta": meta}})
+	if err != nil {
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: err.Error()}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.endpoint, bytes.NewReader(body))
+	if err != nil {
+		return nil, b.explain(err)
+	}
+	h := req.Header
+	h.Set("Content-Type", "application/json")
+	h.Set("Accept", "application/json, text/event-stream")
+	h.Set("MCP-Protocol-Version", mcpRevision)
+	h.Set("Mcp-Method", "tools/call")
+	h.Set("Mcp-Name", p.Name)
+	b.log.Debug("forwarding", zap.String("method", "tools/call"), zap.String("tool", p.Name))
+	resp, err := (&http.Client{Transport: b}).Do(req)
+	if err != nil {
+		return nil, b.explain(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized {
+		return nil, b.explain(errors.New("401"))
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+		msg, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+		if err != nil {
+			return nil, b.explain(err)
+		}
+		return b.answer(ctx, ss, msg, resp.Status)
+	}
+	rd := bufio.NewReader(resp.Body)
+	var data []byte
+	for {
+		line, err := rd.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// A long line: read the rest of it.
+			rest, err2 := rd.ReadBytes('\n')
+			line, err = append(slices.Clone(line), rest...), err2
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, b.explain(fmt.Errorf("the stream of the call ended without its result: %w", err))
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		switch {
+		case len(line) == 0 && data != nil:
+			res, err := b.answer(ctx, ss, data, "")
+			if res != nil || err != nil {
+				return res, err
+			}
+			data = nil
+		case bytes.HasPrefix(line, []byte("data:")):
+			data = append(data, bytes.TrimPrefix(bytes.TrimPrefix(line, []byte("data:")), []byte(" "))...)
+		}
 	}
 }
 
-func (b *bridge) logMessage(ctx context.Context, r *mcp.LoggingMessageRequest) {
-	b.mu.Lock()
-	ss := b.stdio
-	b.mu.Unlock()
-	if ss != nil {
-		ss.Log(ctx, r.Params)
+// mcpRevision is the revision the bridge speaks to the server.
+const mcpRevision = "2026-07-28"
+
+// answer handles one message of a tools/call's stream: a notification is
+// relayed to the stdio client, and nil, nil returned; a result or an error
+// is returned.
+func (b *bridge) answer(ctx context.Context, ss *mcp.ServerSession, msg []byte, status string) (mcp.Result, error) {
+	var m struct {
+		Method string          `json:"method"`
+		Params json.RawMessage `json:"params"`
+		Result json.RawMessage `json:"result"`
+		Error  *jsonrpc.Error  `json:"error"`
 	}
+	if err := json.Unmarshal(msg, &m); err != nil {
+		return nil, b.explain(fmt.Errorf("an answer that is not JSON-RPC (%s): %.200s", status, msg))
+	}
+	switch {
+	case m.Error != nil:
+		return nil, m.Error
+	case m.Result != nil:
+		var res mcp.CallToolResult
+		if err := json.Unmarshal(m.Result, &res); err != nil {
+			return nil, b.explain(err)
+		}
+		delete(res.Meta, mcp.MetaKeyServerInfo)
+		// A result of the stdio client's revision: the exported fields.
+		return &mcp.CallToolResult{Meta: res.Meta, Content: res.Content, StructuredContent: res.StructuredContent, IsError: res.IsError}, nil
+	case m.Method == "notifications/progress":
+		var p mcp.ProgressNotificationParams
+		if json.Unmarshal(m.Params, &p) == nil {
+			ss.NotifyProgress(ctx, &p)
+		}
+	case m.Method == "notifications/message":
+		var p mcp.LoggingMessageParams
+		if json.Unmarshal(m.Params, &p) == nil {
+			ss.Log(ctx, &p)
+		}
+	}
+	return nil, nil
 }

@@ -36,7 +36,8 @@ func bridged(t *testing.T, srv *serverProcess, tokenFile string, opts *mcp.Clien
 		done <- err
 	}()
 	client := mcp.NewClient(&mcp.Implementation{Name: "bridge-test", Version: "1"}, opts)
-	cs, err := client.Connect(ctx, &mcp.IOTransport{Reader: outR, Writer: inW}, nil)
+	// The session era, as desktop clients speak it.
+	cs, err := client.Connect(ctx, &mcp.IOTransport{Reader: outR, Writer: inW}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
 	if err != nil {
 		cancel()
 		t.Fatalf("connect: %v; stderr:\n%s", err, stderr.String())
@@ -83,8 +84,11 @@ func TestMCPBridge(t *testing.T) {
 		t.Fatalf("alice lists %v", got)
 	}
 
-	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "slow", Arguments: map[string]any{"steps": 3, "delayMs": 20},
-		Meta: mcp.Meta{"progressToken": "b1"}})
+	if err := cs.SetLoggingLevel(context.Background(), &mcp.SetLoggingLevelParams{Level: "debug"}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "slow", Arguments: map[string]any{"steps": 3, "delayMs": 50},
+		Meta: mcp.Meta{"progressToken": 5}})
 	if err != nil || res.IsError {
 		t.Fatalf("%+v %v", res, err)
 	}
@@ -101,6 +105,23 @@ func TestMCPBridge(t *testing.T) {
 		t.Fatalf("progress through the bridge: %v", progress)
 	}
 	mu.Unlock()
+	// On the wire, every notification of the call came before its result:
+	// three progress notifications and one log message per event (seven).
+	var progressLines, logLines int
+	for _, line := range strings.Split(stdout.String(), "\n") {
+		if strings.Contains(line, `"structuredContent":{"steps":3}`) {
+			break
+		}
+		if strings.Contains(line, `"notifications/progress"`) && strings.Contains(line, `"progressToken":5`) {
+			progressLines++
+		}
+		if strings.Contains(line, `"notifications/message"`) {
+			logLines++
+		}
+	}
+	if progressLines != 3 || logLines != 8 {
+		t.Fatalf("before the result, %d progress notifications and %d log messages; want 3 and 8:\n%s", progressLines, logLines, stdout.String())
+	}
 	var meta struct{ ID string }
 	b, _ := json.Marshal(res.Meta["dev.capstream/call"])
 	json.Unmarshal(b, &meta)

@@ -443,14 +443,15 @@ type zapHandler struct {
 	fields []zap.Field
 }
 
+// zapLevel maps the SDK's levels to the server's. The SDK logs every
+// session's start and end at Info, a line per stateless request: for the
+// server's log that is debugging.
 func zapLevel(l slog.Level) zapcore.Level {
 	switch {
 	case l >= slog.LevelError:
 		return zapcore.ErrorLevel
 	case l >= slog.LevelWarn:
 		return zapcore.WarnLevel
-	case l >= slog.LevelInfo:
-		return zapcore.InfoLevel
 	}
 	return zapcore.DebugLevel
 }
