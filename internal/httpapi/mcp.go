@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -132,19 +133,29 @@ func mcpViewer(req mcp.Request) (viewer, bool) {
 	return v, ok
 }
 
-// mcpSessions counts the sessions of the session-based protocol era, by
-// subject, to bound them; Shutdown closes them.
+// mcpSessions keeps the sessions of the session-based protocol era, by
+// id, to bound them per subject; Shutdown closes them.
 type mcpSessions struct {
 	mu      sync.Mutex
-	open    map[*mcp.ServerSession]string // session -> subject
-	owners  map[string]string             // session id -> subject
-	counts  map[string]int
+	byID    map[string]*mcpSession
+	counts  map[string]int // open sessions, by subject
 	closing bool
+}
+
+type mcpSession struct {
+	ss       *mcp.ServerSession
+	subject  string
+	lastUsed time.Time
+	busy     int // requests in flight on it, a GET stream among them
 }
 
 // mcpSessionOpened admits the session an initialize request opens, under
 // MaxSessionsPerPrincipal, and forgets it when it closes (a DELETE, the
-// idle timeout, Shutdown).
+// idle timeout, Shutdown). At the bound, the subject's least recently used
+// session with no request in flight is closed to make room: clients that
+// never end their sessions (many do not) would otherwise lock their user
+// out until the idle timeout. Only when every one is in use is the new
+// session refused.
 func (s *Server) mcpSessionOpened(req mcp.Request) error {
 	ss, _ := req.GetSession().(*mcp.ServerSession)
 	v, ok := mcpViewer(req)
@@ -153,40 +164,76 @@ func (s *Server) mcpSessionOpened(req mcp.Request) error {
 	}
 	m := &s.mcpSess
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, known := m.open[ss]; known {
+	if _, known := m.byID[ss.ID()]; known {
+		m.mu.Unlock()
 		return nil
 	}
-	switch n := m.counts[v.Subject]; {
-	case m.closing:
+	if m.closing {
+		m.mu.Unlock()
 		return &jsonrpc.Error{Code: mcpCodeRefused, Message: errShuttingDown.Message}
-	case n >= s.cfg.MCP.MaxSessionsPerPrincipal:
-		s.metrics.streamsRejected.Inc()
-		return &jsonrpc.Error{Code: mcpCodeRefused, Message: "you have " + strconv.Itoa(n) +
-			" MCP sessions open, the most allowed; end one (DELETE /mcp with its Mcp-Session-Id) or let it time out, and retry"}
 	}
-	m.open[ss] = v.Subject
-	m.owners[ss.ID()] = v.Subject
+	var victim *mcpSession
+	if n := m.counts[v.Subject]; n >= s.cfg.MCP.MaxSessionsPerPrincipal {
+		for _, e := range m.byID {
+			if e.subject == v.Subject && e.busy == 0 && (victim == nil || e.lastUsed.Before(victim.lastUsed)) {
+				victim = e
+			}
+		}
+		if victim == nil {
+			m.mu.Unlock()
+			s.metrics.streamsRejected.Inc()
+			return &jsonrpc.Error{Code: mcpCodeRefused, Message: "you have " + strconv.Itoa(n) +
+				" MCP sessions open and in use, the most allowed; end one (DELETE /mcp with its Mcp-Session-Id) and retry"}
+		}
+		m.forget(victim)
+	}
+	e := &mcpSession{ss: ss, subject: v.Subject, lastUsed: time.Now()}
+	m.byID[ss.ID()] = e
 	m.counts[v.Subject]++
+	m.mu.Unlock()
+	if victim != nil {
+		s.audit.Info("mcp session closed", zap.String("subject", v.Subject), zap.String("reason", "session_bound"),
+			zap.Duration("idle", time.Since(victim.lastUsed)))
+		victim.ss.Close()
+	}
 	go func() {
 		ss.Wait()
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		delete(m.open, ss)
-		delete(m.owners, ss.ID())
-		if m.counts[v.Subject]--; m.counts[v.Subject] <= 0 {
-			delete(m.counts, v.Subject)
+		if m.byID[ss.ID()] == e {
+			m.forget(e)
 		}
 	}()
 	return nil
 }
 
-// mcpSessionOwner is the subject that opened session id, if it is open.
-func (s *Server) mcpSessionOwner(id string) (string, bool) {
-	s.mcpSess.mu.Lock()
-	defer s.mcpSess.mu.Unlock()
-	sub, ok := s.mcpSess.owners[id]
-	return sub, ok
+// forget drops e from m; m.mu is held.
+func (m *mcpSessions) forget(e *mcpSession) {
+	delete(m.byID, e.ss.ID())
+	if m.counts[e.subject]--; m.counts[e.subject] <= 0 {
+		delete(m.counts, e.subject)
+	}
+}
+
+// mcpSessionUse looks up session id for a request: its owner, if it is
+// open, and a function to call when the request ends. Meanwhile the session
+// counts as in use.
+func (s *Server) mcpSessionUse(id string) (owner string, done func(), ok bool) {
+	m := &s.mcpSess
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.byID[id]
+	if e == nil {
+		return "", func() {}, false
+	}
+	e.busy++
+	e.lastUsed = time.Now()
+	return e.subject, func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		e.busy--
+		e.lastUsed = time.Now()
+	}, true
 }
 
 // closeMCPSessions ends every session at Shutdown and refuses new ones.
@@ -194,9 +241,9 @@ func (s *Server) closeMCPSessions() {
 	m := &s.mcpSess
 	m.mu.Lock()
 	m.closing = true
-	open := make([]*mcp.ServerSession, 0, len(m.open))
-	for ss := range m.open {
-		open = append(open, ss)
+	open := make([]*mcp.ServerSession, 0, len(m.byID))
+	for _, e := range m.byID {
+		open = append(open, e.ss)
 	}
 	m.mu.Unlock()
 	for _, ss := range open {

@@ -301,32 +301,56 @@ func TestMCPSessionBelongsToItsSubject(t *testing.T) {
 }
 
 func TestMCPSessionsBounded(t *testing.T) {
-	e := newEnv(t, withMCP(httpapi.MCPConfig{MaxSessionsPerPrincipal: 2}))
+	core, audit := observer.New(zapcore.InfoLevel)
+	e := newEnv(t, withMCP(httpapi.MCPConfig{MaxSessionsPerPrincipal: 2}), func(c *httpapi.Config) { c.Logger = zap.New(core) })
+	list := `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`
+	use := func(id string) int {
+		resp := e.mcpPost(alice(t), list, "Mcp-Session-Id", id, "MCP-Protocol-Version", "2025-11-25")
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
 	var ids []string
 	for range 2 {
-		id, _ := e.initialize(alice(t))
+		id, refused := e.initialize(alice(t))
 		if id == "" {
-			t.Fatal("no session")
+			t.Fatalf("no session: %+v", refused)
 		}
 		ids = append(ids, id)
 	}
+	use(ids[0])
+	use(ids[1]) // ids[0] is now the least recently used
+
+	// At the bound, a new session closes the least recently used idle one.
+	third, refused := e.initialize(alice(t))
+	if third == "" {
+		t.Fatalf("a third session: %+v", refused)
+	}
+	if st := use(ids[0]); st != http.StatusNotFound {
+		t.Fatalf("the least recently used session after its eviction: %d", st)
+	}
+	if st := use(ids[1]); st != http.StatusOK {
+		t.Fatalf("the other session: %d", st)
+	}
+	if n := audit.FilterMessage("mcp session closed").FilterField(zap.String("reason", "session_bound")).Len(); n != 1 {
+		t.Fatalf("%d evictions audited", n)
+	}
+
+	// Sessions in use (a GET stream open on each) are never closed: then the
+	// new session is refused, saying why.
+	for _, id := range []string{ids[1], third} {
+		get := e.do("GET", "/mcp", alice(t), "", "Accept", "text/event-stream", "Mcp-Session-Id", id, "MCP-Protocol-Version", "2025-11-25")
+		if get.StatusCode != http.StatusOK {
+			t.Fatalf("GET stream: %s", get.Status)
+		}
+		defer get.Body.Close()
+	}
 	id, refused := e.initialize(alice(t))
-	if id != "" || refused.Error == nil || !strings.Contains(refused.Error.Message, "2 MCP sessions open") {
-		t.Fatalf("a third session: %q %+v", id, refused)
+	if id != "" || refused.Error == nil || !strings.Contains(refused.Error.Message, "2 MCP sessions open and in use") {
+		t.Fatalf("a session beyond the bound, all in use: %q %+v", id, refused)
 	}
 	if id, _ := e.initialize(bob(t)); id == "" {
 		t.Fatal("bob is bounded by alice's sessions")
-	}
-	e.do("DELETE", "/mcp", alice(t), "", "Mcp-Session-Id", ids[0]).Body.Close()
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		if id, _ := e.initialize(alice(t)); id != "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("a closed session still counts")
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

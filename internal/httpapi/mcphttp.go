@@ -181,7 +181,9 @@ func (s *Server) mcpAuth(next http.Handler) http.Handler {
 		// The SDK refuses a session to another subject too; this check
 		// also leaves a record of the attempt.
 		if id := r.Header.Get("Mcp-Session-Id"); id != "" {
-			if owner, ok := s.mcpSessionOwner(id); ok && owner != v.Subject {
+			owner, done, ok := s.mcpSessionUse(id)
+			defer done()
+			if ok && owner != v.Subject {
 				s.audit.Info("mcp session refused", zap.String("subject", v.Subject), zap.String("reason", "session_of_another_subject"),
 					zap.String("method", r.Method))
 				writeRPCError(w, http.StatusForbidden, "this session belongs to another subject: open one of your own with initialize")

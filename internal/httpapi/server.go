@@ -196,7 +196,7 @@ func New(cfg Config) (*Server, error) {
 		perSubject:  map[string]int{},
 		streams:     map[string]int{},
 		sweeperDone: make(chan struct{}),
-		mcpSess:     mcpSessions{open: map[*mcp.ServerSession]string{}, owners: map[string]string{}, counts: map[string]int{}},
+		mcpSess:     mcpSessions{byID: map[string]*mcpSession{}, counts: map[string]int{}},
 	}
 	s.metrics.watch(reg)
 	s.base, s.cancel = context.WithCancel(context.Background())
