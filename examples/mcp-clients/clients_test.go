@@ -178,8 +178,8 @@ func TestInspectorCLI(t *testing.T) {
 	}
 }
 
-// The conformance scenarios run in each era (notes: shared/notes/mcp.md
-// §6 D). The generic ones only: the rest need the fixture tools, prompts
+// The conformance scenarios run in each era (docs/mcp.md, "How it is
+// tested"). The generic ones only: the rest need the fixture tools, prompts
 // and resources of the SDKs' "everything server".
 var conformanceScenarios = map[string][]string{
 	"2025-11-25": {"server-initialize", "server-session-lifecycle", "ping", "logging-set-level", "tools-list",
