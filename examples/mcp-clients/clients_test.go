@@ -1,7 +1,6 @@
 package mcpclients_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -16,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,6 +24,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/capstream/capstream/internal/devserver"
 	"github.com/capstream/capstream/internal/testwasm"
 )
 
@@ -89,8 +88,8 @@ func TestNodeClients(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "node", "--test", "--test-reporter=spec", "clients.test.mjs")
-	cmd.Env = append(os.Environ(), "CAPSTREAM_URL="+s.url, "ALICE="+s.alice, "BOB="+s.bob,
-		"EXPIRED="+s.expired(t), "CAPSTREAM_BIN="+s.bin, "NO_COLOR=1")
+	cmd.Env = append(os.Environ(), "CAPSTREAM_URL="+s.URL, "ALICE="+s.Alice, "BOB="+s.Bob,
+		"EXPIRED="+s.expired(t), "CAPSTREAM_BIN="+s.Bin, "NO_COLOR=1")
 	cmd.WaitDelay = 5 * time.Second
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -113,7 +112,7 @@ func TestInspectorCLI(t *testing.T) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 		defer cancel()
-		argv := []string{"-y", "-p", node22, "-p", inspector, "--", "mcp-inspector", "--cli", s.url + "/mcp",
+		argv := []string{"-y", "-p", node22, "-p", inspector, "--", "mcp-inspector", "--cli", s.URL + "/mcp",
 			"--transport", "http", "--format", "json"}
 		if tok != "" {
 			argv = append(argv, "--header", "Authorization: Bearer "+tok)
@@ -137,7 +136,7 @@ func TestInspectorCLI(t *testing.T) {
 		return stdout, stderr, code
 	}
 
-	out, _, code := run(s.alice, "--method", "tools/list")
+	out, _, code := run(s.Alice, "--method", "tools/list")
 	var list struct {
 		Result struct{ Tools []struct{ Name string } }
 	}
@@ -149,11 +148,11 @@ func TestInspectorCLI(t *testing.T) {
 		names = append(names, tool.Name)
 	}
 	slices.Sort(names)
-	if want := s.tools(t, s.alice); !slices.Equal(names, want) {
+	if want := s.tools(t, s.Alice); !slices.Equal(names, want) {
 		t.Fatalf("the Inspector lists %v for alice, GET /v1/tools %v", names, want)
 	}
 
-	out, _, code = run(s.alice, "--method", "tools/call", "--tool-name", "slow", "--tool-args-json", `{"steps":2,"delayMs":50}`)
+	out, _, code = run(s.Alice, "--method", "tools/call", "--tool-name", "slow", "--tool-args-json", `{"steps":2,"delayMs":50}`)
 	var call struct {
 		Result struct {
 			IsError           bool
@@ -167,7 +166,7 @@ func TestInspectorCLI(t *testing.T) {
 	}
 
 	// 5: the tool is an error or not there; for bob, fetch is not there.
-	_, stderr, code := run(s.bob, "--method", "tools/call", "--tool-name", "fetch", "--tool-args-json", `{"url":"https://x.example.com/"}`)
+	_, stderr, code := run(s.Bob, "--method", "tools/call", "--tool-name", "fetch", "--tool-args-json", `{"url":"https://x.example.com/"}`)
 	if code != 5 || !strings.Contains(stderr, `"tool_not_found"`) {
 		t.Fatalf("bob calling fetch: exit %d, want 5 and tool_not_found", code)
 	}
@@ -200,7 +199,7 @@ func TestConformance(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := startDevServer(t)
-	proxy, plog := s.authProxy(t, s.alice)
+	proxy, plog := s.authProxy(t, s.Alice)
 	for _, version := range []string{"2025-11-25", "2026-07-28"} {
 		t.Run(version, func(t *testing.T) {
 			for _, scenario := range conformanceScenarios[version] {
@@ -270,15 +269,14 @@ func withoutNPMWarnings(out []byte) string {
 }
 
 // devServer is a running `capstream serve --dev`.
-type devServer struct {
-	url, alice, bob string
-	bin, dataDir    string
-}
+type devServer struct{ *devserver.Server }
+
+func startDevServer(t *testing.T) *devServer { return &devServer{devserver.Start(t)} }
 
 // tools are the names GET /v1/tools lists for tok, sorted.
 func (s *devServer) tools(t *testing.T, tok string) []string {
 	t.Helper()
-	req, _ := http.NewRequest("GET", s.url+"/v1/tools", nil)
+	req, _ := http.NewRequest("GET", s.URL+"/v1/tools", nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -301,7 +299,7 @@ func (s *devServer) tools(t *testing.T, tok string) []string {
 // dev server's secret.
 func (s *devServer) expired(t *testing.T) string {
 	t.Helper()
-	secret, err := os.ReadFile(filepath.Join(s.dataDir, "dev-secret"))
+	secret, err := os.ReadFile(filepath.Join(s.DataDir, "dev-secret"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +319,7 @@ func (s *devServer) expired(t *testing.T) string {
 // and its log: one line per request, for a scenario that fails.
 func (s *devServer) authProxy(t *testing.T, tok string) (string, *proxyLog) {
 	t.Helper()
-	target, err := url.Parse(s.url)
+	target, err := url.Parse(s.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,121 +394,3 @@ func (w *statusWriter) Write(p []byte) (int, error) {
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// The runtime and the bundled tools are built once for all the tests.
-var built struct {
-	sync.Mutex
-	bin, plugins string
-}
-
-func buildRuntime(t *testing.T) (bin, plugins string) {
-	t.Helper()
-	built.Lock()
-	defer built.Unlock()
-	if built.bin != "" {
-		return built.bin, built.plugins
-	}
-	dir := testwasm.BuildDir(t)
-	bin = filepath.Join(dir, "capstream")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/runtime")
-	build.Dir = testwasm.Root(t)
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the runtime: %v\n%s", err, out)
-	}
-	plugins = filepath.Join(dir, "plugins")
-	if err := os.MkdirAll(plugins, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{"echo", "whoami", "notes", "fetch", "slow"} {
-		if err := os.WriteFile(filepath.Join(plugins, name+".wasm"), testwasm.Go(t, "plugins/"+name), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(plugins, "mirror.wasm"), testwasm.WATFile(t, "plugins/mirror/mirror.wat"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	built.bin, built.plugins = bin, plugins
-	return bin, plugins
-}
-
-var (
-	baseRE  = regexp.MustCompile(`capstream is running in dev mode at (http://\S+)`)
-	aliceRE = regexp.MustCompile(`^\s*export ALICE=(\S+)\s+# role analyst`)
-	bobRE   = regexp.MustCompile(`^\s*export BOB=(\S+)\s+# role guest`)
-)
-
-// startDevServer starts `capstream serve --dev` with the bundled tools on
-// a free port, and reads its URL and the sample users' tokens from its
-// banner. The server is stopped when the test ends. Compiled tools are
-// cached (testwasm.CacheDir), so only the first start compiles them.
-func startDevServer(t *testing.T) *devServer {
-	t.Helper()
-	bin, plugins := buildRuntime(t)
-	dir := t.TempDir()
-	s := &devServer{bin: bin, dataDir: filepath.Join(dir, "data")}
-	logFile := filepath.Join(dir, "server.log")
-	stderr, err := os.Create(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stderr.Close()
-	srv := exec.Command(bin, "serve", "--dev", "--addr", "127.0.0.1:0", "--plugins", plugins,
-		"--data-dir", s.dataDir, "--cache-dir", testwasm.CacheDir(), "--drain-timeout", "1s")
-	srv.Stderr = stderr
-	stdout, err := srv.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	t.Cleanup(func() {
-		srv.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			srv.Process.Kill()
-			<-exited
-			t.Error("capstream serve did not stop on SIGINT within 15s")
-		}
-		if t.Failed() {
-			log, _ := os.ReadFile(logFile)
-			t.Logf("server log:\n%s", log)
-		}
-	})
-
-	ready := make(chan *devServer, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		banner := *s
-		for sc.Scan() {
-			line := sc.Text()
-			if m := baseRE.FindStringSubmatch(line); m != nil {
-				banner.url = m[1]
-			} else if m := aliceRE.FindStringSubmatch(line); m != nil {
-				banner.alice = m[1]
-			} else if m := bobRE.FindStringSubmatch(line); m != nil {
-				banner.bob = m[1]
-			}
-			if banner.url != "" && banner.alice != "" && banner.bob != "" {
-				ready <- &banner
-				break
-			}
-		}
-		io.Copy(io.Discard, stdout)
-		exited <- srv.Wait()
-	}()
-	select {
-	case s := <-ready:
-		return s
-	case err := <-exited:
-		exited <- err
-		log, _ := os.ReadFile(logFile)
-		t.Fatalf("capstream serve --dev exited before printing its URL and tokens: %v\n%s", err, log)
-	case <-time.After(2 * time.Minute):
-		t.Fatal("no URL and tokens from capstream serve --dev within 2 minutes")
-	}
-	return nil
-}

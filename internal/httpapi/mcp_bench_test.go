@@ -74,32 +74,25 @@ func BenchmarkMCPvsREST(b *testing.B) {
 			})
 		})
 
-		b.Run(fmt.Sprintf("path=mcp-stateless/clients=%d", clients), func(b *testing.B) {
-			hc := keepAliveClient(clients)
-			defer hc.CloseIdleConnections()
-			tokens := benchTokens(b, clients)
-			endpoint := e.srv.URL + "/mcp"
-			// Each request is a session of its own: one body, one id, will do.
-			const id = 1
-			body, h := mcpEchoStateless(id)
-			measureCalls(b, clients, func(i int, buf *bytes.Buffer) error {
-				return mcpEchoCall(hc, endpoint, tokens[i], body, id, buf, h...)
+		// The stateless path as capstream serves it (mcpFast), and through
+		// the SDK alone, on a server of its own: what mcpFast saves. Each
+		// request stands alone: one body, one id, will do.
+		for _, path := range []struct {
+			name string
+			env  *env
+		}{{"mcp-stateless", e}, {"mcp-stateless-sdk", sdk}} {
+			b.Run(fmt.Sprintf("path=%s/clients=%d", path.name, clients), func(b *testing.B) {
+				hc := keepAliveClient(clients)
+				defer hc.CloseIdleConnections()
+				tokens := benchTokens(b, clients)
+				endpoint := path.env.srv.URL + "/mcp"
+				const id = 1
+				body, h := mcpEchoStateless(id)
+				measureCalls(b, clients, func(i int, buf *bytes.Buffer) error {
+					return mcpEchoCall(hc, endpoint, tokens[i], body, id, buf, h...)
+				})
 			})
-		})
-
-		// The same through the SDK alone, on a server of its own: what
-		// mcpFast saves.
-		b.Run(fmt.Sprintf("path=mcp-stateless-sdk/clients=%d", clients), func(b *testing.B) {
-			hc := keepAliveClient(clients)
-			defer hc.CloseIdleConnections()
-			tokens := benchTokens(b, clients)
-			endpoint := sdk.srv.URL + "/mcp"
-			const id = 1
-			body, h := mcpEchoStateless(id)
-			measureCalls(b, clients, func(i int, buf *bytes.Buffer) error {
-				return mcpEchoCall(hc, endpoint, tokens[i], body, id, buf, h...)
-			})
-		})
+		}
 
 		b.Run(fmt.Sprintf("path=mcp-session/clients=%d", clients), func(b *testing.B) {
 			hc := keepAliveClient(clients)
