@@ -149,17 +149,7 @@ var (
 // to its end: an event stream whose last message, or a JSON body which,
 // is the result of request id, with the echo's output and without isError.
 func mcpEchoCall(hc *http.Client, endpoint, tok, body string, id int, buf *bytes.Buffer, headers ...string) error {
-	req, err := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := hc.Do(req)
+	resp, err := hc.Do(mcpRequest(endpoint, tok, body, headers...))
 	if err != nil {
 		return err
 	}
@@ -233,17 +223,7 @@ func checkMCPEcho(b *testing.B, era string, resp *http.Response, id int) {
 // initialize, then notifications/initialized. It returns the session id.
 func mcpInitialize(hc *http.Client, endpoint, tok string) (string, error) {
 	post := func(body string, headers ...string) (*http.Response, []byte, error) {
-		req, err := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(body))
-		if err != nil {
-			return nil, nil, err
-		}
-		req.Header.Set("Authorization", "Bearer "+tok)
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		for i := 0; i+1 < len(headers); i += 2 {
-			req.Header.Set(headers[i], headers[i+1])
-		}
-		resp, err := hc.Do(req)
+		resp, err := hc.Do(mcpRequest(endpoint, tok, body, headers...))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -288,4 +268,17 @@ func mcpEndSession(b *testing.B, hc *http.Client, endpoint, tok, id string) {
 	if resp.StatusCode != http.StatusNoContent {
 		b.Fatalf("DELETE session %s: %s", id, resp.Status)
 	}
+}
+
+// mcpRequest is a POST of one JSON-RPC message to an MCP endpoint, with a
+// token and more headers, in pairs.
+func mcpRequest(endpoint, tok, body string, headers ...string) *http.Request {
+	req, _ := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	return req
 }
