@@ -365,7 +365,8 @@ func (w *mcpWriter) commit(code int) {
 			w.ping = time.AfterFunc(w.heartbeat, w.keepAlive)
 		}
 	} else if w.ping != nil {
-		w.ping.Stop()
+		w.ping.Stop() // not a stream: no heartbeat, and no deadlines
+		w.ping = nil
 	}
 	w.w.WriteHeader(code)
 }
@@ -411,7 +412,7 @@ func (w *mcpWriter) flush() error {
 func (w *mcpWriter) keepAlive() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.done {
+	if w.done || w.ping == nil { // ended, or not a stream after all
 		return
 	}
 	if !w.committed {
