@@ -234,6 +234,23 @@ func TestMCPUnauthenticated(t *testing.T) {
 	}
 }
 
+// A token the API accepts, /mcp accepts: one expired 10 s ago is within
+// the authenticator's leeway for clock skew (30 s), in both eras.
+func TestMCPTokenLeeway(t *testing.T) {
+	e := newEnv(t)
+	tok := tokenWith(t, jwt.MapClaims{"sub": "alice", "roles": []string{"analyst"}}, -10*time.Second)
+	if got := decode[struct{ Tools []any }](t, e.do("GET", "/v1/tools", tok, "")); len(got.Tools) != 5 {
+		t.Fatalf("REST: %+v", got)
+	}
+	body, h := modern(1, "tools/list", "", nil, nil)
+	if msgs, _ := rpcStream(t, e.mcpPost(tok, body, h...)); msgs[0].Result == nil {
+		t.Fatalf("stateless: %+v", msgs[0])
+	}
+	if id, refused := e.initialize(tok); id == "" {
+		t.Fatalf("session: %+v", refused)
+	}
+}
+
 // tokenWith mints a token with claims, valid for ttl (negative: expired).
 func tokenWith(t testing.TB, claims jwt.MapClaims, ttl time.Duration) string {
 	t.Helper()

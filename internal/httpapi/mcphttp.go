@@ -190,7 +190,9 @@ func (s *Server) mcpAuth(next http.Handler) http.Handler {
 				return
 			}
 		}
-		info := &mcpauth.TokenInfo{UserID: v.Subject, Expiration: v.Expires, Extra: map[string]any{viewerKey: v}}
+		// No Expiration: the authenticator has judged it, with its leeway
+		// for clock skew, which the SDK's own check would not allow.
+		info := &mcpauth.TokenInfo{UserID: v.Subject, Extra: map[string]any{viewerKey: v}}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), mcpTokenKey{}, info)))
 	})
 }
