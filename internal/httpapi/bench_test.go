@@ -49,30 +49,38 @@ import (
 // together, which share the process.
 func BenchmarkHTTPEcho(b *testing.B) {
 	e := newEnv(b, withHeartbeat(stream.DefaultHeartbeat))
-	const input, output = `{"text":"bench"}`, `"output":{"text":"bench"}`
+	checkEcho(b, e)
+	for _, clients := range []int{1, 8, 64} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) { benchEcho(b, e, clients) })
+	}
+}
 
-	// Once, in full: the stream is well formed and the call completed with
-	// the right output, so the loop below may check less.
-	_, s := e.stream(alice(b), "echo", input)
+const echoInput, echoOutput = `{"text":"bench"}`, `"output":{"text":"bench"}`
+
+// checkEcho runs one streamed echo call in full: the stream is well formed
+// and the call completed with the right output, so that benchEcho may
+// check less.
+func checkEcho(b *testing.B, e *env) {
+	_, s := e.stream(alice(b), "echo", echoInput)
 	checkCallStream(b, s, 0)
 	if got := strings.Join(types(s), ","); got != "call.started,host.log,call.completed" {
 		b.Fatalf("echo stream: %s", got)
 	}
-	if last := s.Events[len(s.Events)-1]; !strings.Contains(last.Data, output) {
+	if last := s.Events[len(s.Events)-1]; !strings.Contains(last.Data, echoOutput) {
 		b.Fatalf("echo terminal event: %s", last.Data)
 	}
+}
 
-	for _, clients := range []int{1, 8, 64} {
-		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
-			hc := keepAliveClient(clients)
-			defer hc.CloseIdleConnections()
-			tokens := benchTokens(b, clients)
-			endpoint := e.srv.URL + "/v1/tools/echo/calls"
-			measureCalls(b, clients, func(i int, body *bytes.Buffer) error {
-				return echoCall(hc, endpoint, tokens[i], input, output, body)
-			})
-		})
-	}
+// benchEcho measures streamed echo calls by clients concurrent callers,
+// each a principal of its own.
+func benchEcho(b *testing.B, e *env, clients int) {
+	hc := keepAliveClient(clients)
+	defer hc.CloseIdleConnections()
+	tokens := benchTokens(b, clients)
+	endpoint := e.srv.URL + "/v1/tools/echo/calls"
+	measureCalls(b, clients, func(i int, body *bytes.Buffer) error {
+		return echoCall(hc, endpoint, tokens[i], echoInput, echoOutput, body)
+	})
 }
 
 // benchTokens mints one token per client, each for a principal of its own

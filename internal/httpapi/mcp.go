@@ -170,7 +170,7 @@ func (s *Server) mcpSessionOpened(req mcp.Request) error {
 	}
 	if m.closing {
 		m.mu.Unlock()
-		return &jsonrpc.Error{Code: mcpCodeRefused, Message: errShuttingDown.Message}
+		return mcpRefusal(errShuttingDown)
 	}
 	var victim *mcpSession
 	if n := m.counts[v.Subject]; n >= s.cfg.MCP.MaxSessionsPerPrincipal {

@@ -14,7 +14,7 @@ import (
 	"github.com/capstream/capstream/stream"
 )
 
-// BenchmarkMCPvsREST measures one echo call three ways, side by side in one
+// BenchmarkMCPvsREST measures one echo call four ways, side by side in one
 // run, by N concurrent clients with keep-alive connections, each its own
 // principal (role analyst), as BenchmarkHTTPEcho does:
 //
@@ -22,13 +22,14 @@ import (
 //     read to the terminal event (echoCall).
 //   - path=mcp-stateless: MCP 2026-07-28, one POST /mcp per tools/call,
 //     with MCP-Protocol-Version, Mcp-Method and Mcp-Name, and the _meta the
-//     revision requires; mcpFast answers it (SetMCPFastPath turns that off,
-//     to measure the SDK's own handling).
+//     revision requires; mcpFast answers it.
+//   - path=mcp-stateless-sdk: the same, on a server where SetMCPFastPath
+//     turned mcpFast off: the SDK's own handling.
 //   - path=mcp-session: MCP 2025-11-25, one session per client, initialized
 //     outside the timing, then one POST /mcp per tools/call with
 //     Mcp-Session-Id and MCP-Protocol-Version.
 //
-// All three are hand-written HTTP on the same kind of client, so that the
+// All four are hand-written HTTP on the same kind of client, so that the
 // client's own cost is small and alike; each call is read to its end and
 // must carry the echo's output (for MCP: a result, not an error, without
 // isError, with the structured output), or the benchmark fails. It reports
@@ -37,15 +38,10 @@ import (
 // and the server together, which share the process.
 func BenchmarkMCPvsREST(b *testing.B) {
 	e := newEnv(b, withHeartbeat(stream.DefaultHeartbeat))
-	const input, output = `{"text":"bench"}`, `"output":{"text":"bench"}`
 
 	// Once, in full, each path: the call completes with the right output,
 	// so the loops below may check less.
-	_, s := e.stream(alice(b), "echo", input)
-	checkCallStream(b, s, 0)
-	if last := s.Events[len(s.Events)-1]; last.Type != "call.completed" || !strings.Contains(last.Data, output) {
-		b.Fatalf("REST echo: %s %s", last.Type, last.Data)
-	}
+	checkEcho(b, e)
 	body, h := mcpEchoStateless(0)
 	checkMCPEcho(b, "stateless", e.mcpPost(alice(b), body, h...), 0)
 	if id, refused := e.initialize(alice(b)); id == "" {
@@ -64,15 +60,7 @@ func BenchmarkMCPvsREST(b *testing.B) {
 	}
 
 	for _, clients := range []int{1, 8} {
-		b.Run(fmt.Sprintf("path=rest/clients=%d", clients), func(b *testing.B) {
-			hc := keepAliveClient(clients)
-			defer hc.CloseIdleConnections()
-			tokens := benchTokens(b, clients)
-			endpoint := e.srv.URL + "/v1/tools/echo/calls"
-			measureCalls(b, clients, func(i int, body *bytes.Buffer) error {
-				return echoCall(hc, endpoint, tokens[i], input, output, body)
-			})
-		})
+		b.Run(fmt.Sprintf("path=rest/clients=%d", clients), func(b *testing.B) { benchEcho(b, e, clients) })
 
 		// The stateless path as capstream serves it (mcpFast), and through
 		// the SDK alone, on a server of its own: what mcpFast saves. Each

@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 
 	mcpauth "github.com/modelcontextprotocol/go-sdk/auth"
@@ -99,7 +100,7 @@ func (s *Server) mcpFast(w http.ResponseWriter, r *http.Request) bool {
 		},
 		logs: req.logLevel >= 0,
 		log: func(p *mcp.LoggingMessageParams) {
-			if slicesIndex(mcpLevels, p.Level) >= req.logLevel {
+			if slices.Index(mcpLevels, p.Level) >= req.logLevel {
 				send(notification{"2.0", "notifications/message", p})
 			}
 		},
@@ -131,15 +132,6 @@ func (s *Server) mcpFast(w http.ResponseWriter, r *http.Request) bool {
 		}{"2.0", req.id, rpc})
 	}
 	return true
-}
-
-func slicesIndex(levels []mcp.LoggingLevel, l mcp.LoggingLevel) int {
-	for i, x := range levels {
-		if x == l {
-			return i
-		}
-	}
-	return -1
 }
 
 // parseMCPFast decodes body as a plain tools/call of the 2026-07-28
@@ -187,7 +179,7 @@ func parseMCPFast(body []byte, name string) (mcpFastRequest, bool) {
 		if json.Unmarshal(l, &level) != nil {
 			return mcpFastRequest{}, false
 		}
-		if req.logLevel = slicesIndex(mcpLevels, level); req.logLevel < 0 {
+		if req.logLevel = slices.Index(mcpLevels, level); req.logLevel < 0 {
 			return mcpFastRequest{}, false
 		}
 	}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -215,13 +216,7 @@ func (s *Server) mcpIdentify(r *http.Request, token string) (viewer, bool) {
 	return s.viewerOf(id, "header"), true
 }
 
-type wrongResource struct{}
-
-func (wrongResource) Error() string {
-	return "the token's aud does not contain the MCP resource (--mcp-resource)"
-}
-
-var errWrongResource error = wrongResource{}
+var errWrongResource = errors.New("the token's aud does not contain the MCP resource (--mcp-resource)")
 
 // mcpBase is the origin absolute URLs are built on.
 func (s *Server) mcpBase(r *http.Request) string {
