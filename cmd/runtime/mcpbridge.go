@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -56,7 +55,6 @@ func runMCP(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	srv.AddReceivingMiddleware(b.forward)
 	log.Info("bridging stdio", zap.String("to", b.endpoint))
 	err := srv.Run(ctx, &mcp.IOTransport{Reader: io.NopCloser(stdin), Writer: nopWriteCloser{stdout}})
-	b.close()
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, io.EOF) {
 		return err
 	}
@@ -103,11 +101,8 @@ type bridge struct {
 	tok      tokenSource
 	log      *zap.Logger
 
-	connecting sync.Mutex // held while connecting upstream
-	mu         sync.Mutex
-	upstream   *mcp.ClientSession
-	level      mcp.LoggingLevel // the stdio client's, from logging/setLevel
-	refused    bool             // the last request got a 401
+	mu    sync.Mutex
+	level mcp.LoggingLevel // the stdio client's, from logging/setLevel
 }
 
 // RoundTrip adds the token, read now, to an upstream request.
@@ -118,73 +113,16 @@ func (b *bridge) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	r = r.Clone(r.Context())
 	r.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := http.DefaultTransport.RoundTrip(r)
-	if err == nil {
-		b.mu.Lock()
-		b.refused = resp.StatusCode == http.StatusUnauthorized
-		b.mu.Unlock()
-	}
-	return resp, err
-}
-
-// session connects upstream on first use, and again after a failure.
-func (b *bridge) session(ctx context.Context) (*mcp.ClientSession, error) {
-	b.connecting.Lock() // not b.mu: RoundTrip takes that one while connecting
-	defer b.connecting.Unlock()
-	b.mu.Lock()
-	cs := b.upstream
-	b.mu.Unlock()
-	if cs != nil {
-		return cs, nil
-	}
-	client := mcp.NewClient(&mcp.Implementation{Name: "capstream-mcp", Version: buildVersion()}, nil)
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: b.endpoint, HTTPClient: &http.Client{Transport: b}, MaxRetries: -1}, nil)
-	if err != nil {
-		return nil, b.explain(err)
-	}
-	b.mu.Lock()
-	b.upstream = cs
-	b.mu.Unlock()
-	return cs, nil
+	return http.DefaultTransport.RoundTrip(r)
 }
 
 // explain turns an upstream failure into an error the stdio client's user
 // can act on.
 func (b *bridge) explain(err error) error {
-	b.mu.Lock()
-	refused := b.refused
-	b.mu.Unlock()
-	var rpc *jsonrpc.Error
-	switch {
-	case errors.As(err, &rpc):
+	if rpc, ok := errors.AsType[*jsonrpc.Error](err); ok {
 		return rpc
-	case refused:
-		return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf(
-			"capstream at %s refused %s (401): it has expired or is not valid there; put a fresh one in place", b.endpoint, b.tok.where())}
 	}
 	return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf("capstream at %s: %v", b.endpoint, err)}
-}
-
-// drop forgets the upstream session after a transport failure.
-func (b *bridge) drop(cs *mcp.ClientSession) {
-	b.mu.Lock()
-	if b.upstream == cs {
-		b.upstream = nil
-	}
-	b.mu.Unlock()
-	cs.Close()
-}
-
-func (b *bridge) close() {
-	b.mu.Lock()
-	cs := b.upstream
-	b.upstream = nil
-	b.mu.Unlock()
-	if cs != nil {
-		cs.Close()
-	}
 }
 
 // forward is the stdio server's receiving middleware: tools and logging
@@ -194,17 +132,37 @@ func (b *bridge) forward(next mcp.MethodHandler) mcp.MethodHandler {
 		switch method {
 		case "tools/list":
 			p, _ := req.GetParams().(*mcp.ListToolsParams)
-			return b.upstreamDo(ctx, method, func(cs *mcp.ClientSession) (mcp.Result, error) {
-				res, err := cs.ListTools(ctx, p)
-				if err != nil {
-					return nil, err
-				}
-				delete(res.Meta, mcp.MetaKeyServerInfo)
-				// A result of the stdio client's revision: the exported fields.
-				return &mcp.ListToolsResult{Meta: res.Meta, Tools: res.Tools, NextCursor: res.NextCursor}, nil
-			})
+			params := map[string]any{}
+			if p != nil && p.Cursor != "" {
+				params["cursor"] = p.Cursor
+			}
+			raw, err := b.post(ctx, nil, method, "", params, nil)
+			if err != nil {
+				return nil, err
+			}
+			var res mcp.ListToolsResult
+			if err := json.Unmarshal(raw, &res); err != nil {
+				return nil, b.explain(err)
+			}
+			delete(res.Meta, mcp.MetaKeyServerInfo)
+			// A result of the stdio client's revision: the exported fields.
+			return &mcp.ListToolsResult{Meta: res.Meta, Tools: res.Tools, NextCursor: res.NextCursor}, nil
 		case "tools/call":
-			return b.call(ctx, req.GetSession().(*mcp.ServerSession), req.GetParams().(*mcp.CallToolParamsRaw))
+			p := req.GetParams().(*mcp.CallToolParamsRaw)
+			args := p.Arguments
+			if len(args) == 0 {
+				args = json.RawMessage("{}")
+			}
+			raw, err := b.post(ctx, req.GetSession().(*mcp.ServerSession), method, p.Name, map[string]any{"arguments": args}, p.Meta)
+			if err != nil {
+				return nil, err
+			}
+			var res mcp.CallToolResult
+			if err := json.Unmarshal(raw, &res); err != nil {
+				return nil, b.explain(err)
+			}
+			delete(res.Meta, mcp.MetaKeyServerInfo)
+			return &mcp.CallToolResult{Meta: res.Meta, Content: res.Content, StructuredContent: res.StructuredContent, IsError: res.IsError}, nil
 		case "logging/setLevel":
 			p := req.GetParams().(*mcp.SetLoggingLevelParams)
 			b.mu.Lock()
@@ -218,45 +176,28 @@ func (b *bridge) forward(next mcp.MethodHandler) mcp.MethodHandler {
 	}
 }
 
-func (b *bridge) upstreamDo(ctx context.Context, method string, do func(*mcp.ClientSession) (mcp.Result, error)) (mcp.Result, error) {
-	cs, err := b.session(ctx)
-	if err != nil {
-		return nil, err
-	}
-	b.log.Debug("forwarding", zap.String("method", method))
-	res, err := do(cs)
-	if err != nil && ctx.Err() == nil {
-		var rpc *jsonrpc.Error
-		if !errors.As(err, &rpc) {
-			b.drop(cs) // a transport failure: connect afresh next time
-		}
-		return nil, b.explain(err)
-	}
-	return res, err
-}
-
-// call forwards a tools/call as one request of the 2026-07-28 revision,
-// and relays the messages of its stream in their order: its notifications
-// go to the stdio client before its result, as the server sent them.
-func (b *bridge) call(ctx context.Context, ss *mcp.ServerSession, p *mcp.CallToolParamsRaw) (mcp.Result, error) {
+// post sends one request of the 2026-07-28 revision upstream (name: the
+// tool, for tools/call) and relays the messages of its stream in their
+// order: its notifications go to the stdio session ss before its result,
+// as the server sent them. It returns the result.
+func (b *bridge) post(ctx context.Context, ss *mcp.ServerSession, method, name string, params map[string]any, clientMeta mcp.Meta) (json.RawMessage, error) {
 	meta := mcp.Meta{}
-	for k, v := range p.Meta {
+	for k, v := range clientMeta {
 		meta[k] = v
 	}
 	b.mu.Lock()
-	if _, own := meta[mcp.MetaKeyLogLevel]; !own && b.level != "" {
+	if _, own := meta[mcp.MetaKeyLogLevel]; !own && b.level != "" && ss != nil {
 		meta[mcp.MetaKeyLogLevel] = b.level // a session-era client's logging/setLevel
 	}
 	b.mu.Unlock()
 	meta[mcp.MetaKeyProtocolVersion] = mcpRevision
 	meta[mcp.MetaKeyClientCapabilities] = map[string]any{}
 	meta[mcp.MetaKeyClientInfo] = &mcp.Implementation{Name: "capstream-mcp", Version: buildVersion()}
-	args := p.Arguments
-	if len(args) == 0 {
-		args = json.RawMessage("{}")
+	params["_meta"] = meta
+	if name != "" {
+		params["name"] = name
 	}
-	body, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-		"params": map[string]any{"name": p.Name, "arguments": args, "_meta": meta}})
+	body, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
 	if err != nil {
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: err.Error()}
 	}
@@ -268,16 +209,19 @@ func (b *bridge) call(ctx context.Context, ss *mcp.ServerSession, p *mcp.CallToo
 	h.Set("Content-Type", "application/json")
 	h.Set("Accept", "application/json, text/event-stream")
 	h.Set("MCP-Protocol-Version", mcpRevision)
-	h.Set("Mcp-Method", "tools/call")
-	h.Set("Mcp-Name", p.Name)
-	b.log.Debug("forwarding", zap.String("method", "tools/call"), zap.String("tool", p.Name))
+	h.Set("Mcp-Method", method)
+	if name != "" {
+		h.Set("Mcp-Name", name)
+	}
+	b.log.Debug("forwarding", zap.String("method", method), zap.String("name", name))
 	resp, err := (&http.Client{Transport: b}).Do(req)
 	if err != nil {
 		return nil, b.explain(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusUnauthorized {
-		return nil, b.explain(errors.New("401"))
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf(
+			"capstream at %s refused %s (401): it has expired or is not valid there; put a fresh one in place", b.endpoint, b.tok.where())}
 	}
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
 		msg, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
@@ -318,10 +262,10 @@ func (b *bridge) call(ctx context.Context, ss *mcp.ServerSession, p *mcp.CallToo
 // mcpRevision is the revision the bridge speaks to the server.
 const mcpRevision = "2026-07-28"
 
-// answer handles one message of a tools/call's stream: a notification is
-// relayed to the stdio client, and nil, nil returned; a result or an error
-// is returned.
-func (b *bridge) answer(ctx context.Context, ss *mcp.ServerSession, msg []byte, status string) (mcp.Result, error) {
+// answer handles one message of a request's stream: a notification is
+// relayed to the stdio session (if any), and nil, nil returned; a result
+// or an error is returned.
+func (b *bridge) answer(ctx context.Context, ss *mcp.ServerSession, msg []byte, status string) (json.RawMessage, error) {
 	var m struct {
 		Method string          `json:"method"`
 		Params json.RawMessage `json:"params"`
@@ -335,13 +279,8 @@ func (b *bridge) answer(ctx context.Context, ss *mcp.ServerSession, msg []byte, 
 	case m.Error != nil:
 		return nil, m.Error
 	case m.Result != nil:
-		var res mcp.CallToolResult
-		if err := json.Unmarshal(m.Result, &res); err != nil {
-			return nil, b.explain(err)
-		}
-		delete(res.Meta, mcp.MetaKeyServerInfo)
-		// A result of the stdio client's revision: the exported fields.
-		return &mcp.CallToolResult{Meta: res.Meta, Content: res.Content, StructuredContent: res.StructuredContent, IsError: res.IsError}, nil
+		return m.Result, nil
+	case ss == nil:
 	case m.Method == "notifications/progress":
 		var p mcp.ProgressNotificationParams
 		if json.Unmarshal(m.Params, &p) == nil {
