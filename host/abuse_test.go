@@ -486,7 +486,7 @@ func abuseNothingStaged(f *fixture, peek func() *host.Tool) func(*testing.T, hos
 func abuseNoLateWrite(f *fixture, ns string) func(*testing.T, host.Result, *recorder) {
 	return func(t *testing.T, _ host.Result, _ *recorder) {
 		t.Helper()
-		if v, err := f.kv.Get(ns, "late"); err == nil {
+		if v, err := f.kv.Get(t.Context(), ns, "late"); err == nil {
 			t.Fatalf("the guest wrote %q after its call ended", v)
 		}
 	}

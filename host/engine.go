@@ -23,7 +23,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/capstream/capstream/internal/egress"
-	"github.com/capstream/capstream/internal/kv"
 	"github.com/capstream/capstream/sdk/abi"
 )
 
@@ -33,9 +32,9 @@ type Config struct {
 	// CacheDir holds wazero's compilation cache, so that a restart does not
 	// recompile. Empty: compiled code is kept in memory only.
 	CacheDir string
-	// KV is the store behind the kv_* host functions. Nil: every KV host
-	// call is denied.
-	KV *kv.Store
+	// KV is the store behind the kv_* host functions (a *kv.Store, or a
+	// cluster's). Nil: every KV host call is denied.
+	KV KV
 	// Egress performs the guest's outbound HTTP. Nil: every HTTP host call
 	// is denied.
 	Egress *egress.Client

@@ -17,7 +17,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/capstream/capstream/internal/egress"
-	"github.com/capstream/capstream/internal/kv"
 	"github.com/capstream/capstream/sdk/abi"
 )
 
@@ -375,11 +374,11 @@ func (st *callState) kvKey(stack []uint64, fn, op string, ptr, n uint32, write b
 func (st *callState) kvFail(stack []uint64, ev kvData, err error) {
 	code, name := abi.ErrStorage, "storage"
 	switch {
-	case errors.Is(err, kv.ErrQuotaExceeded):
+	case errors.Is(err, ErrKVQuotaExceeded):
 		code, name = abi.ErrQuota, "quota"
-	case errors.Is(err, kv.ErrInvalidKey):
+	case errors.Is(err, ErrKVInvalidKey):
 		code, name = abi.ErrInvalid, "invalid"
-	case errors.Is(err, kv.ErrValueTooLarge):
+	case errors.Is(err, ErrKVValueTooLarge):
 		code, name = abi.ErrTooLarge, "too_large"
 	}
 	msg := err.Error()
@@ -388,8 +387,9 @@ func (st *callState) kvFail(stack []uint64, ev kvData, err error) {
 		// <data dir>/kv.db: file too large"): the guest and the caller get
 		// its base name only, the operator the whole error.
 		st.e.log.Warn("kv store failed", zap.String("namespace", st.cap.Namespace()), zap.String("op", ev.Op), zap.Error(err))
-		path := st.e.cfg.KV.Path()
-		msg = strings.ReplaceAll(msg, path, filepath.Base(path))
+		if p, ok := st.e.cfg.KV.(pather); ok {
+			msg = strings.ReplaceAll(msg, p.Path(), filepath.Base(p.Path()))
+		}
 	}
 	ev.Error = &HostError{Code: name, Message: eventText(msg, abi.MaxErrorMessage)}
 	st.emit(EventKV, ev)
@@ -403,11 +403,11 @@ func hostKVGet(ctx context.Context, mod api.Module, stack []uint64) {
 		return
 	}
 	ev := kvData{Op: "get", Key: eventText(key, maxEventKey)}
-	v, err := st.e.cfg.KV.Get(st.cap.Namespace(), key)
+	v, err := st.e.cfg.KV.Get(ctx, st.cap.Namespace(), key)
 	hit := err == nil
 	ev.Hit = &hit
 	switch {
-	case errors.Is(err, kv.ErrNotFound):
+	case errors.Is(err, ErrKVNotFound):
 		st.emit(EventKV, ev)
 		st.refuse(stack, abi.ErrNotFound, "no such key")
 	case err != nil:
@@ -429,7 +429,7 @@ func hostKVSet(ctx context.Context, mod api.Module, stack []uint64) {
 	}
 	n := len(value)
 	ev := kvData{Op: "set", Key: eventText(key, maxEventKey), Bytes: &n}
-	if err := st.e.cfg.KV.Set(st.cap.Namespace(), key, value, st.cap.KV.Quota); err != nil {
+	if err := st.e.cfg.KV.Set(ctx, st.cap.Namespace(), key, value, st.cap.KV.Quota); err != nil {
 		st.kvFail(stack, ev, err)
 		return
 	}
@@ -444,7 +444,7 @@ func hostKVDelete(ctx context.Context, mod api.Module, stack []uint64) {
 		return
 	}
 	ev := kvData{Op: "delete", Key: eventText(key, maxEventKey)}
-	existed, err := st.e.cfg.KV.Delete(st.cap.Namespace(), key)
+	existed, err := st.e.cfg.KV.Delete(ctx, st.cap.Namespace(), key)
 	if err != nil {
 		st.kvFail(stack, ev, err)
 		return
@@ -461,7 +461,7 @@ func hostKVList(ctx context.Context, mod api.Module, stack []uint64) {
 		return
 	}
 	ev := kvData{Op: "list", Key: eventText(prefix, maxEventKey)}
-	keys, err := st.e.cfg.KV.List(st.cap.Namespace(), prefix, maxKVList)
+	keys, err := st.e.cfg.KV.List(ctx, st.cap.Namespace(), prefix, maxKVList)
 	if err != nil {
 		st.kvFail(stack, ev, err)
 		return

@@ -104,13 +104,13 @@ func TestKVFaultReadOnly(t *testing.T) {
 // and values, as the store keeps it in the same transaction as each write.
 func kvfUsageExact(t *testing.T, s *kv.Store, ns string) {
 	t.Helper()
-	keys, err := s.List(ns, "", 0)
+	keys, err := s.List(t.Context(), ns, "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var sum int64
 	for _, k := range keys {
-		v, err := s.Get(ns, k)
+		v, err := s.Get(t.Context(), ns, k)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -19,6 +19,14 @@ var (
 	// ErrInvalidData is returned for event data that is not valid JSON.
 	ErrInvalidData = errors.New("stream: invalid event data")
 
+	// ErrOutOfOrder is returned by [Log.Put] for an event that is not the
+	// next one of the log's call.
+	ErrOutOfOrder = errors.New("stream: event out of order")
+
+	// ErrNotFound is returned by a [Store] for a call it does not hold:
+	// unknown, or past its retention.
+	ErrNotFound = errors.New("stream: no such call")
+
 	// ErrDuplicateCall is returned by [Registry.Add] for a call id that is
 	// already registered.
 	ErrDuplicateCall = errors.New("stream: duplicate call id")

@@ -37,8 +37,9 @@ type LogConfig struct {
 // A Log is safe for concurrent use.
 type Log struct {
 	call      string
-	maxEvents int   // < 0: no limit
-	maxBytes  int64 // < 0: no limit
+	base      uint64 // events before this sequence number are kept elsewhere (NewLogAt)
+	maxEvents int    // < 0: no limit
+	maxBytes  int64  // < 0: no limit
 
 	mu       sync.Mutex
 	events   []Event
@@ -54,9 +55,16 @@ type Log struct {
 const eventOverhead = 128
 
 // NewLog returns an empty log for the call with the given id.
-func NewLog(callID string, cfg LogConfig) *Log {
+func NewLog(callID string, cfg LogConfig) *Log { return NewLogAt(callID, 0, cfg) }
+
+// NewLogAt returns an empty log whose first event is number after+1: a
+// reader's copy of a call's log kept elsewhere, from the point it resumes
+// at, which its owner fills with [Log.Put]. Subscribe to it after a
+// sequence number of at least after.
+func NewLogAt(callID string, after uint64, cfg LogConfig) *Log {
 	l := &Log{
 		call:      callID,
+		base:      after,
 		maxEvents: cfg.MaxEvents,
 		maxBytes:  cfg.MaxBytes,
 		done:      make(chan struct{}),
@@ -83,30 +91,53 @@ func (l *Log) Call() string { return l.call }
 // event is always accepted, so a producer that gets ErrFull can still end the
 // call (call.failed with output_limit, say).
 func (l *Log) Append(typ string, t time.Time, data json.RawMessage) (Event, error) {
-	if err := checkType(typ); err != nil {
+	return l.add(Event{Type: typ, Call: l.call, Time: t, Data: data})
+}
+
+// Put adds e, an event of the call numbered elsewhere, to a copy made by
+// [NewLogAt]: e.Seq must be the next number, and e.Call the log's call.
+// It checks and fails as Append does, and with [ErrOutOfOrder] for any
+// other number or call.
+func (l *Log) Put(e Event) error {
+	_, err := l.add(e)
+	return err
+}
+
+// add appends e, numbering it if its Seq is 0 and else checking that Seq is
+// the next number.
+func (l *Log) add(e Event) (Event, error) {
+	if err := checkType(e.Type); err != nil {
 		return Event{}, err
 	}
-	if typ == TypeStreamError {
-		return Event{}, fmt.Errorf("%w: %s concerns one subscription, not the call", ErrInvalidType, typ)
+	if e.Type == TypeStreamError {
+		return Event{}, fmt.Errorf("%w: %s concerns one subscription, not the call", ErrInvalidType, e.Type)
 	}
-	data, err := normalizeData(data)
+	if e.Call != l.call {
+		return Event{}, fmt.Errorf("%w: event of call %q in the log of %q", ErrOutOfOrder, e.Call, l.call)
+	}
+	data, err := normalizeData(e.Data)
 	if err != nil {
 		return Event{}, err
 	}
-	size := int64(len(typ) + len(data))
-	terminal := IsTerminal(typ)
+	size := int64(len(e.Type) + len(data))
+	terminal := IsTerminal(e.Type)
 
 	l.mu.Lock()
 	if l.terminal {
 		l.mu.Unlock()
 		return Event{}, ErrClosed
 	}
+	next := l.base + uint64(len(l.events)) + 1
+	if e.Seq != 0 && e.Seq != next {
+		l.mu.Unlock()
+		return Event{}, fmt.Errorf("%w: event %d where %d comes next", ErrOutOfOrder, e.Seq, next)
+	}
 	if !terminal && (l.maxEvents >= 0 && len(l.events) >= l.maxEvents ||
 		l.maxBytes >= 0 && l.bytes+size > l.maxBytes) {
 		l.mu.Unlock()
 		return Event{}, ErrFull
 	}
-	e := Event{Type: typ, Call: l.call, Seq: uint64(len(l.events)) + 1, Time: t.UTC(), Data: data}
+	e.Seq, e.Time, e.Data = next, e.Time.UTC(), data
 	l.events = append(l.events, e)
 	l.bytes += size
 	var onEnd []func()
@@ -164,12 +195,12 @@ func (l *Log) Size() int64 {
 	return l.bytes + int64(len(l.events))*eventOverhead
 }
 
-// Len returns the number of events in the log, which is also the sequence
-// number of the last one.
+// Len returns the sequence number of the last event in the log: the number
+// of events in it, unless it was made by NewLogAt.
 func (l *Log) Len() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.events)
+	return int(l.base) + len(l.events)
 }
 
 // Subscribe returns a subscription to the events with a sequence number
@@ -181,15 +212,20 @@ func (l *Log) Subscribe(afterSeq uint64) *Subscription {
 	return &Subscription{log: l, pos: afterSeq}
 }
 
-// since returns the events from index pos on. If there are none it returns
-// ended, when the log is over, or else a channel closed by the next Append.
+// since returns the events after sequence number pos. If there are none it
+// returns ended, when the log is over, or else a channel closed by the next
+// Append.
 func (l *Log) since(pos uint64) (events []Event, wake <-chan struct{}, ended bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if n := uint64(len(l.events)); pos < n {
+	i := uint64(0)
+	if pos > l.base {
+		i = pos - l.base
+	}
+	if n := uint64(len(l.events)); i < n {
 		// Events below len are never written again, so the caller may read
 		// them without the lock; the capacity limit keeps it from appending.
-		return l.events[pos:n:n], nil, false
+		return l.events[i:n:n], nil, false
 	}
 	if l.terminal {
 		return nil, nil, true

@@ -37,6 +37,9 @@ func (s *Subscription) Next(ctx context.Context) (Event, error) {
 	}
 }
 
+// Call returns the id of the call it follows.
+func (s *Subscription) Call() string { return s.log.Call() }
+
 // LastSeq returns the sequence number of the last event delivered, or the
 // afterSeq it started from: what a client would send as Last-Event-ID.
 func (s *Subscription) LastSeq() uint64 { return s.pos }

@@ -123,7 +123,7 @@ func TestAnalystReadOnly(t *testing.T) {
 	}
 
 	// What is already in alice's namespace can be read, not changed.
-	if err := store.Set("notes/alice", "note/00000000-0000000000000000", []byte("quarterly numbers"), 0); err != nil {
+	if err := store.Set(t.Context(), "notes/alice", "note/00000000-0000000000000000", []byte("quarterly numbers"), 0); err != nil {
 		t.Fatal(err)
 	}
 	ev := call(t, file, "alice", "notes", `{"op":"list"}`, "analyst")

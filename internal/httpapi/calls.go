@@ -83,7 +83,7 @@ func (s *Server) createCall(w http.ResponseWriter, r *http.Request, ps httproute
 		// first act is to emit call.started: waiting for it lets the start
 		// of the stream and that event leave in one write.
 		c.log.Subscribe(0).Next(r.Context())
-		s.serveStream(w, r, c.log, 0, time.Time{})
+		s.serveStream(w, r, c.log.Subscribe(0), time.Time{})
 		if _, done := c.log.Terminal(); !done {
 			c.cancel(host.CancelClientGone)
 		}
@@ -227,11 +227,13 @@ func (s *Server) start(v viewer, tool *host.Tool, grants capability.Grants, inpu
 		MaxEvents: c.Limits.Events + 2,
 		MaxBytes:  c.Limits.Output + int64(c.Limits.Events+2)*4096,
 	})
-	if err := s.registry.Add(stream.Entry{Owner: v.Subject, Tool: tool.Name, Log: log}); err != nil {
+	app, err := s.store.Create(ctx, stream.Meta{Call: id, Owner: v.Subject, Tool: tool.Name}, log)
+	if err != nil {
 		p.release()
 		s.wg.Done()
 		cancel(nil)
-		return nil, errInternal("registering the call")
+		s.log.Error("registering a call", zap.String("call", id), zap.Error(err))
+		return nil, errStoreUnavailable
 	}
 
 	go func() {
@@ -240,7 +242,7 @@ func (s *Server) start(v viewer, tool *host.Tool, grants capability.Grants, inpu
 		defer p.release() // if the call had no terminal event
 		res := s.cfg.Engine.Call(ctx, host.Invocation{
 			Tool: tool, Capability: &c, Token: token, Input: input,
-			Sink: &logSink{s: s, log: log, cap: &c, place: p},
+			Sink: &logSink{s: s, app: app, cap: &c, place: p},
 		})
 		s.finished(&c, res)
 	}()
@@ -337,7 +339,7 @@ func (s *Server) finished(c *capability.Capability, res host.Result) {
 // refusals. It runs on the call's goroutine.
 type logSink struct {
 	s     *Server
-	log   *stream.Log
+	app   stream.Appender
 	cap   *capability.Capability
 	place *place
 }
@@ -346,7 +348,7 @@ func (k *logSink) Emit(e host.Event) {
 	if stream.IsTerminal(e.Type) {
 		k.place.release()
 	}
-	ev, err := k.log.Append(e.Type, e.Time, e.Data)
+	ev, err := k.app.Append(e.Type, e.Time, e.Data)
 	if err != nil {
 		k.s.log.Warn("dropping event", zap.String("call", k.cap.ID), zap.String("subject", k.cap.Subject), zap.String("type", e.Type), zap.Error(err))
 	} else if k.s.appended != nil {
@@ -363,25 +365,32 @@ func (k *logSink) Emit(e host.Event) {
 	}
 }
 
-// owned returns a call the viewer owns; anyone else is told it does not
+// owned opens a call the viewer owns; anyone else is told it does not
 // exist.
-func (s *Server) owned(id string, v viewer) (stream.Entry, bool) {
-	e, ok := s.registry.Get(id)
-	if !ok || e.Owner != v.Subject {
-		return stream.Entry{}, false
+func (s *Server) owned(ctx context.Context, id string, v viewer) (stream.Source, *apiError) {
+	src, err := s.store.Open(ctx, id)
+	switch {
+	case errors.Is(err, stream.ErrNotFound):
+		return nil, errCallNotFound
+	case err != nil:
+		s.log.Warn("opening a call", zap.String("call", id), zap.Error(err))
+		return nil, errStoreUnavailable
+	case src.Meta().Owner != v.Subject:
+		return nil, errCallNotFound
 	}
-	return e, true
+	return src, nil
 }
 
 // getCall is GET /v1/calls/{id}: the call's status, and its terminal event
 // once it has one.
 func (s *Server) getCall(w http.ResponseWriter, r *http.Request, ps httprouter.Params, v viewer) {
-	e, ok := s.owned(ps.ByName("id"), v)
-	if !ok {
-		writeError(w, errCallNotFound)
+	src, apiErr := s.owned(r.Context(), ps.ByName("id"), v)
+	if apiErr != nil {
+		writeError(w, apiErr)
 		return
 	}
-	writeJSON(w, http.StatusOK, status(e))
+	last, term := src.Status()
+	writeJSON(w, http.StatusOK, status(src.Meta(), last, term))
 }
 
 type callStatus struct {
@@ -392,11 +401,11 @@ type callStatus struct {
 	Result *stream.Event `json:"result,omitempty"`
 }
 
-func status(e stream.Entry) callStatus {
-	st := callStatus{CallID: e.Log.Call(), Tool: e.Tool, Status: "running", Events: e.Log.Len()}
-	if term, ok := e.Log.Terminal(); ok {
+func status(m stream.Meta, last uint64, term *stream.Event) callStatus {
+	st := callStatus{CallID: m.Call, Tool: m.Tool, Status: "running", Events: int(last)}
+	if term != nil {
 		st.Status = strings.TrimPrefix(term.Type, "call.")
-		st.Result = &term
+		st.Result = term
 	}
 	return st
 }
@@ -405,34 +414,36 @@ func status(e stream.Entry) callStatus {
 // call.cancelled (reason deleted) unless it had already ended.
 func (s *Server) deleteCall(w http.ResponseWriter, r *http.Request, ps httprouter.Params, v viewer) {
 	id := ps.ByName("id")
-	e, ok := s.owned(id, v)
-	if !ok {
-		writeError(w, errCallNotFound)
+	src, apiErr := s.owned(r.Context(), id, v)
+	if apiErr != nil {
+		writeError(w, apiErr)
 		return
 	}
-	s.mu.Lock()
-	cancel := s.running[id]
-	s.mu.Unlock()
-	if cancel != nil {
-		cancel(host.CancelDeleted)
-		select {
-		case <-e.Log.Done():
-		case <-r.Context().Done():
-			return
+	last, term := src.Status()
+	if term == nil {
+		s.mu.Lock()
+		cancel := s.running[id]
+		s.mu.Unlock()
+		if cancel != nil {
+			cancel(host.CancelDeleted)
 		}
+		end, err := stream.WaitEnd(r.Context(), src)
+		if err != nil {
+			return // the client left
+		}
+		last, term = end.Seq, &end
 	}
-	writeJSON(w, http.StatusOK, status(e))
+	writeJSON(w, http.StatusOK, status(src.Meta(), last, term))
 }
 
 // callEvents is GET /v1/calls/{id}/events: the call's events from the start
 // or after Last-Event-ID, live until the terminal event.
 func (s *Server) callEvents(w http.ResponseWriter, r *http.Request, ps httprouter.Params, v viewer) {
-	e, ok := s.owned(ps.ByName("id"), v)
-	if !ok {
-		writeError(w, errCallNotFound)
+	src, apiErr := s.owned(r.Context(), ps.ByName("id"), v)
+	if apiErr != nil {
+		writeError(w, apiErr)
 		return
 	}
-	log := e.Log
 	after, err := lastEventID(r)
 	if err != nil {
 		writeError(w, &apiError{Status: http.StatusBadRequest, Code: "invalid_last_event_id", Message: err.Error()})
@@ -440,7 +451,7 @@ func (s *Server) callEvents(w http.ResponseWriter, r *http.Request, ps httproute
 	}
 	// An EventSource reconnects whenever a stream ends; one that already
 	// saw the terminal event is told to stop with 204.
-	if term, done := log.Terminal(); done && after >= term.Seq {
+	if _, term := src.Status(); term != nil && after >= term.Seq {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
@@ -449,7 +460,13 @@ func (s *Server) callEvents(w http.ResponseWriter, r *http.Request, ps httproute
 		return
 	}
 	defer s.closeStream(v.Subject)
-	s.serveStream(w, r, log, after, v.Expires)
+	sub, err := src.Follow(r.Context(), after)
+	if err != nil {
+		s.log.Warn("following a call", zap.String("call", src.Meta().Call), zap.Error(err))
+		writeError(w, errStoreUnavailable)
+		return
+	}
+	s.serveStream(w, r, sub, v.Expires)
 }
 
 // lastEventID reads where a subscriber resumes: the Last-Event-ID header,
@@ -473,7 +490,7 @@ func lastEventID(r *http.Request) (uint64, error) {
 // terminal event, the client leaving, or — when expires is set — the
 // viewer's credential expiring, which ends this subscription only. Its
 // caller holds a place from openStream.
-func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, log *stream.Log, after uint64, expires time.Time) {
+func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, sub *stream.Subscription, expires time.Time) {
 	sw, err := stream.NewWriter(w, s.cfg.Stream)
 	if err != nil {
 		s.log.Error("starting a stream", zap.Error(err))
@@ -485,9 +502,9 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, log *stream
 		ctx, cancel = context.WithDeadlineCause(ctx, expires, errTokenExpired)
 		defer cancel()
 	}
-	err = sw.Serve(ctx, log.Subscribe(after))
+	err = sw.Serve(ctx, sub)
 	if errors.Is(err, errTokenExpired) {
-		sw.Event(stream.ErrorEvent(log.Call(), "token_expired", "your token expired; authenticate again and resume with Last-Event-ID", time.Now()))
+		sw.Event(stream.ErrorEvent(sub.Call(), "token_expired", "your token expired; authenticate again and resume with Last-Event-ID", time.Now()))
 	}
 }
 
@@ -510,8 +527,8 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request, _ httprout
 		writeError(w, errInvalidJSON(`send {"callId": "<id>"}`))
 		return
 	}
-	if _, ok := s.owned(req.CallID, v); !ok {
-		writeError(w, errCallNotFound)
+	if _, apiErr := s.owned(r.Context(), req.CallID, v); apiErr != nil {
+		writeError(w, apiErr)
 		return
 	}
 	ticket, exp := s.tickets.Mint(req.CallID, v.Subject, v.Expires, time.Now())

@@ -71,6 +71,11 @@ func errTooManyStreams(open int) *apiError {
 
 var errShuttingDown = &apiError{Status: http.StatusServiceUnavailable, Code: "shutting_down", Message: "the server is shutting down", RetryAfter: 5}
 
+// errStoreUnavailable answers a request the call store could not serve (in
+// a cluster: JetStream unreachable, or no leader during an election).
+var errStoreUnavailable = &apiError{Status: http.StatusServiceUnavailable, Code: "store_unavailable",
+	Message: "the call store is not reachable; retry shortly", RetryAfter: 2}
+
 func errNotReady(msg string) *apiError {
 	return &apiError{Status: http.StatusServiceUnavailable, Code: "not_ready", Message: msg}
 }

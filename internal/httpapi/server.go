@@ -91,6 +91,11 @@ type Config struct {
 	Index http.Handler
 	// MCP configures /mcp, the tools over the Model Context Protocol.
 	MCP MCPConfig
+	// CallStore returns the store of call logs, built around local, the
+	// registry of the logs of this server's calls (which keeps them for
+	// Retention within the budgets above). Nil: stream.MemoryStore over
+	// local, the single-node default.
+	CallStore func(local *stream.Registry) (stream.Store, error)
 }
 
 // Server is the HTTP API. Create it with New, serve Handler, and call
@@ -101,6 +106,7 @@ type Server struct {
 	audit    *zap.Logger
 	metrics  *Metrics
 	registry *stream.Registry
+	store    stream.Store
 	tickets  *auth.Tickets
 	handler  http.Handler
 
@@ -197,6 +203,12 @@ func New(cfg Config) (*Server, error) {
 		streams:     map[string]int{},
 		sweeperDone: make(chan struct{}),
 		mcpSess:     mcpSessions{byID: map[string]*mcpSession{}, counts: map[string]int{}},
+	}
+	s.store = stream.MemoryStore{Registry: reg}
+	if cfg.CallStore != nil {
+		if s.store, err = cfg.CallStore(reg); err != nil {
+			return nil, fmt.Errorf("httpapi: %w", err)
+		}
 	}
 	s.metrics.watch(reg)
 	s.base, s.cancel = context.WithCancel(context.Background())

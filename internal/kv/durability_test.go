@@ -2,6 +2,7 @@ package kv
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"maps"
 	"os"
@@ -17,6 +18,7 @@ import (
 // namespaces, closes the store, reopens it, and finds exactly the
 // acknowledged state.
 func TestReopenFindsEveryWrite(t *testing.T) {
+	ctx := t.Context()
 	s, path := openTest(t, Options{})
 	want := map[string]map[string]string{} // namespace -> key -> value
 	for n := range 5 {
@@ -29,7 +31,7 @@ func TestReopenFindsEveryWrite(t *testing.T) {
 		}
 		for i := 0; i < 40; i += 3 {
 			key := fmt.Sprintf("key%02d", i)
-			if _, err := s.Delete(ns, key); err != nil {
+			if _, err := s.Delete(ctx, ns, key); err != nil {
 				t.Fatal(err)
 			}
 			delete(want[ns], key)
@@ -66,13 +68,14 @@ const childEnv = "KV_TEST_CHILD_STORE"
 // TestKilledProcessKeepsAcknowledgedWrites: it writes keys without end and
 // prints the number of each one once Set has returned.
 func runChild(path string) int {
+	ctx := context.Background()
 	s, err := Open(path, Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	for i := 0; ; i++ {
-		if err := s.Set("tool/child", fmt.Sprintf("key%06d", i), []byte(strings.Repeat("v", i%100)), 0); err != nil {
+		if err := s.Set(ctx, "tool/child", fmt.Sprintf("key%06d", i), []byte(strings.Repeat("v", i%100)), 0); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
@@ -83,6 +86,7 @@ func runChild(path string) int {
 // TestKilledProcessKeepsAcknowledgedWrites kills a process in the middle of
 // its writes, without Close, and finds every write it acknowledged.
 func TestKilledProcessKeepsAcknowledgedWrites(t *testing.T) {
+	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "kv.db")
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"="+path)
@@ -117,7 +121,7 @@ func TestKilledProcessKeepsAcknowledgedWrites(t *testing.T) {
 		t.Fatalf("opening after the kill: %v", err)
 	}
 	defer s.Close()
-	keys, err := s.List("tool/child", "", 0)
+	keys, err := s.List(ctx, "tool/child", "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -93,6 +93,7 @@ func TestOpenErrors(t *testing.T) {
 }
 
 func TestReadOnly(t *testing.T) {
+	ctx := t.Context()
 	s, path := openTest(t, Options{})
 	mustSet(t, s, "ns", "k", "v")
 	if err := s.Close(); err != nil {
@@ -111,20 +112,20 @@ func TestReadOnly(t *testing.T) {
 	}
 	defer r2.Close()
 
-	if err := r1.Set("ns", "k", []byte("w"), 0); !errors.Is(err, ErrReadOnly) {
+	if err := r1.Set(ctx, "ns", "k", []byte("w"), 0); !errors.Is(err, ErrReadOnly) {
 		t.Errorf("Set on a read-only store: err = %v, want ErrReadOnly", err)
 	}
-	if err := r1.Set("ns", "new", []byte("w"), 0); !errors.Is(err, ErrReadOnly) {
+	if err := r1.Set(ctx, "ns", "new", []byte("w"), 0); !errors.Is(err, ErrReadOnly) {
 		t.Errorf("Set of a new key on a read-only store: err = %v, want ErrReadOnly", err)
 	}
-	if _, err := r1.Delete("ns", "k"); !errors.Is(err, ErrReadOnly) {
+	if _, err := r1.Delete(ctx, "ns", "k"); !errors.Is(err, ErrReadOnly) {
 		t.Errorf("Delete on a read-only store: err = %v, want ErrReadOnly", err)
 	}
 	for _, r := range []*Store{r1, r2} {
 		wantGet(t, r, "ns", "k", "v")
 		wantList(t, r, "ns", "", 0, "k")
 		wantUsage(t, r, "ns", 2)
-		if _, err := r.Get("ns", "new"); !errors.Is(err, ErrNotFound) {
+		if _, err := r.Get(ctx, "ns", "new"); !errors.Is(err, ErrNotFound) {
 			t.Errorf("Get of a key a refused Set wrote: err = %v, want ErrNotFound", err)
 		}
 	}
@@ -145,7 +146,7 @@ func TestReadOnlyBareFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	if _, err := r.Get("ns", "k"); !errors.Is(err, ErrNotFound) {
+	if _, err := r.Get(t.Context(), "ns", "k"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Get: err = %v, want ErrNotFound", err)
 	}
 	wantList(t, r, "ns", "", 0)
@@ -156,10 +157,11 @@ func TestReadOnlyBareFile(t *testing.T) {
 // (the file is opened without write access) and checks that writes fail
 // with the cause, reads go on, and the file is intact afterwards.
 func TestRefusedWriteCorruptsNothing(t *testing.T) {
+	ctx := t.Context()
 	s, path := openTest(t, Options{})
 	mustSet(t, s, "ns", "k", "old")
 	mustSet(t, s, "ns", "gone", "x")
-	if _, err := s.Delete("ns", "gone"); err != nil {
+	if _, err := s.Delete(ctx, "ns", "gone"); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -174,10 +176,10 @@ func TestRefusedWriteCorruptsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	writes := map[string]func() error{
-		"overwrite": func() error { return s.Set("ns", "k", []byte("new"), 0) },
-		"new key":   func() error { return s.Set("ns", "k2", []byte("new"), 0) },
-		"big value": func() error { return s.Set("other", "k", make([]byte, 512<<10), 0) },
-		"delete":    func() error { _, err := s.Delete("ns", "k"); return err },
+		"overwrite": func() error { return s.Set(ctx, "ns", "k", []byte("new"), 0) },
+		"new key":   func() error { return s.Set(ctx, "ns", "k2", []byte("new"), 0) },
+		"big value": func() error { return s.Set(ctx, "other", "k", make([]byte, 512<<10), 0) },
+		"delete":    func() error { _, err := s.Delete(ctx, "ns", "k"); return err },
 	}
 	for name, write := range writes {
 		err := write()
@@ -213,6 +215,7 @@ func TestRefusedWriteCorruptsNothing(t *testing.T) {
 }
 
 func TestClosed(t *testing.T) {
+	ctx := t.Context()
 	s, _ := openTest(t, Options{})
 	mustSet(t, s, "ns", "k", "v")
 	if err := s.Close(); err != nil {
@@ -221,12 +224,12 @@ func TestClosed(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	_, getErr := s.Get("ns", "k")
-	_, delErr := s.Delete("ns", "k")
-	_, listErr := s.List("ns", "", 0)
+	_, getErr := s.Get(ctx, "ns", "k")
+	_, delErr := s.Delete(ctx, "ns", "k")
+	_, listErr := s.List(ctx, "ns", "", 0)
 	_, usageErr := s.Usage("ns")
 	for name, err := range map[string]error{
-		"Get": getErr, "Set": s.Set("ns", "k", nil, 0), "Delete": delErr, "List": listErr, "Usage": usageErr,
+		"Get": getErr, "Set": s.Set(ctx, "ns", "k", nil, 0), "Delete": delErr, "List": listErr, "Usage": usageErr,
 	} {
 		if !errors.Is(err, ErrClosed) {
 			t.Errorf("%s after Close: err = %v, want ErrClosed", name, err)

@@ -2,6 +2,7 @@ package kv
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -21,6 +22,10 @@ var (
 // Store is an open key-value store file. A Store is safe for concurrent use
 // by many goroutines. It must not be used after Close; its methods then
 // return ErrClosed.
+//
+// Each operation takes a context for the sake of stores that wait on a
+// network (host.KV); this one checks it before it starts and is not
+// interrupted afterwards, since a bbolt operation is local and short.
 type Store struct {
 	db   *bolt.DB
 	opts Options
@@ -104,7 +109,10 @@ func (s *Store) Close() error {
 func (s *Store) Path() string { return s.path }
 
 // Get returns a copy of the value of key in namespace ns, or ErrNotFound.
-func (s *Store) Get(ns, key string) ([]byte, error) {
+func (s *Store) Get(ctx context.Context, ns, key string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if err := s.validate(ns, key); err != nil {
 		return nil, err
 	}
@@ -136,7 +144,10 @@ func (s *Store) Get(ns, key string) ([]byte, error) {
 // overwrite counts only the difference, and a write that does not grow the
 // namespace is always allowed, so a tool above a lowered quota can shrink.
 // A quota <= 0 means no limit. Set returns once the write is on disk.
-func (s *Store) Set(ns, key string, value []byte, quota int64) error {
+func (s *Store) Set(ctx context.Context, ns, key string, value []byte, quota int64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if err := s.validate(ns, key); err != nil {
 		return err
 	}
@@ -179,7 +190,10 @@ func (s *Store) Set(ns, key string, value []byte, quota int64) error {
 
 // Delete removes key from namespace ns and reports whether it was there.
 // Deleting a missing key is not an error.
-func (s *Store) Delete(ns, key string) (existed bool, err error) {
+func (s *Store) Delete(ctx context.Context, ns, key string) (existed bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
 	if err := s.validate(ns, key); err != nil {
 		return false, err
 	}
@@ -218,7 +232,10 @@ func (s *Store) Delete(ns, key string) (existed bool, err error) {
 // List returns the keys of namespace ns that start with prefix, in
 // ascending byte order, at most limit of them (limit <= 0: all). The result
 // is empty, never nil, when nothing matches.
-func (s *Store) List(ns, prefix string, limit int) ([]string, error) {
+func (s *Store) List(ctx context.Context, ns, prefix string, limit int) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if err := validateNamespace(ns); err != nil {
 		return nil, err
 	}
@@ -266,16 +283,26 @@ func (s *Store) validate(ns, key string) error {
 	if err := validateNamespace(ns); err != nil {
 		return err
 	}
+	return CheckKey(key, s.opts.MaxKeyBytes)
+}
+
+// CheckKey checks a key as every store does: not empty, at most maxBytes,
+// valid UTF-8. It returns an error wrapping ErrInvalidKey.
+func CheckKey(key string, maxBytes int) error {
 	switch {
 	case key == "":
 		return fmt.Errorf("%w: empty", ErrInvalidKey)
-	case len(key) > s.opts.MaxKeyBytes:
-		return fmt.Errorf("%w: %d bytes, limit %d", ErrInvalidKey, len(key), s.opts.MaxKeyBytes)
+	case len(key) > maxBytes:
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrInvalidKey, len(key), maxBytes)
 	case !utf8.ValidString(key):
 		return fmt.Errorf("%w: not valid UTF-8", ErrInvalidKey)
 	}
 	return nil
 }
+
+// CheckNamespace checks a namespace as every store does: not empty, at most
+// MaxNamespaceBytes. It returns an error wrapping ErrInvalidNamespace.
+func CheckNamespace(ns string) error { return validateNamespace(ns) }
 
 func validateNamespace(ns string) error {
 	switch {

@@ -7,12 +7,13 @@ import (
 
 // BenchmarkSet measures one durable write (one fsynced transaction).
 func BenchmarkSet(b *testing.B) {
+	ctx := b.Context()
 	s, _ := openTest(b, Options{})
 	value := make([]byte, 128)
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		if err := s.Set("tool/bench", fmt.Sprintf("key%d", i%1000), value, 1<<20); err != nil {
+		if err := s.Set(ctx, "tool/bench", fmt.Sprintf("key%d", i%1000), value, 1<<20); err != nil {
 			b.Fatal(err)
 		}
 		i++
@@ -21,10 +22,11 @@ func BenchmarkSet(b *testing.B) {
 
 // BenchmarkGet measures a read of one of 1000 keys, from many goroutines.
 func BenchmarkGet(b *testing.B) {
+	ctx := b.Context()
 	s, _ := openTest(b, Options{})
 	value := make([]byte, 128)
 	for i := range 1000 {
-		if err := s.Set("tool/bench", fmt.Sprintf("key%d", i), value, 0); err != nil {
+		if err := s.Set(ctx, "tool/bench", fmt.Sprintf("key%d", i), value, 0); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -33,7 +35,7 @@ func BenchmarkGet(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
 		for pb.Next() {
-			if _, err := s.Get("tool/bench", fmt.Sprintf("key%d", i%1000)); err != nil {
+			if _, err := s.Get(ctx, "tool/bench", fmt.Sprintf("key%d", i%1000)); err != nil {
 				b.Error(err)
 				return
 			}
