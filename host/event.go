@@ -94,6 +94,10 @@ const (
 	CodeToolError     = "tool_error"
 	CodeABIViolation  = "abi_violation"
 	CodeInternal      = "internal"
+	// CodeNodeLost is written by a surviving replica of a cluster, not by
+	// the engine, when the replica running the call stopped
+	// (internal/cluster).
+	CodeNodeLost = "node_lost"
 )
 
 type startedData struct {

@@ -23,6 +23,19 @@ var (
 	// next one of the log's call.
 	ErrOutOfOrder = errors.New("stream: event out of order")
 
+	// ErrAbandoned is wrapped by the error readers of an abandoned log get
+	// (see [Log.Abandon]).
+	ErrAbandoned = errors.New("stream: the rest of the call is not readable here")
+
+	// ErrFenced is wrapped by a [Store]'s Appender when another writer
+	// (a replica that found this one dead) has ended the call's log: the
+	// producer must stop the call.
+	ErrFenced = errors.New("stream: the call's log was ended by another writer")
+
+	// ErrInvalidCallID is returned by a [Store]'s Create for an id that
+	// is not a ValidCallID.
+	ErrInvalidCallID = errors.New("stream: invalid call id")
+
 	// ErrNotFound is returned by a [Store] for a call it does not hold:
 	// unknown, or past its retention.
 	ErrNotFound = errors.New("stream: no such call")

@@ -3,6 +3,7 @@ package stream
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 )
@@ -48,6 +49,7 @@ type Log struct {
 	done     chan struct{}
 	wake     chan struct{} // closed by the next Append; nil while nobody waits
 	onEnd    []func()      // called once, after the terminal event is appended
+	lost     error         // set by Abandon
 }
 
 // eventOverhead is what [Log.Size] counts for each event besides its type
@@ -103,43 +105,47 @@ func (l *Log) Put(e Event) error {
 	return err
 }
 
+// Prepare returns the event Append would append now, numbered and with
+// its data compacted, or the error Append would return; it appends nothing.
+// A store that must keep an event elsewhere before its readers may see it
+// prepares it, stores it, then Puts it: with one producer, Put then cannot
+// fail.
+func (l *Log) Prepare(typ string, t time.Time, data json.RawMessage) (Event, error) {
+	return l.check(Event{Type: typ, Call: l.call, Time: t, Data: data})
+}
+
 // add appends e, numbering it if its Seq is 0 and else checking that Seq is
 // the next number.
 func (l *Log) add(e Event) (Event, error) {
-	if err := checkType(e.Type); err != nil {
-		return Event{}, err
-	}
-	if e.Type == TypeStreamError {
-		return Event{}, fmt.Errorf("%w: %s concerns one subscription, not the call", ErrInvalidType, e.Type)
-	}
-	if e.Call != l.call {
-		return Event{}, fmt.Errorf("%w: event of call %q in the log of %q", ErrOutOfOrder, e.Call, l.call)
-	}
-	data, err := normalizeData(e.Data)
+	numbered := e.Seq != 0
+	e, err := l.check(e)
 	if err != nil {
 		return Event{}, err
 	}
-	size := int64(len(e.Type) + len(data))
 	terminal := IsTerminal(e.Type)
-
 	l.mu.Lock()
-	if l.terminal {
+	if l.terminal || l.lost != nil {
+		err := l.lost
+		if l.terminal {
+			err = ErrClosed
+		}
 		l.mu.Unlock()
-		return Event{}, ErrClosed
+		return Event{}, err
 	}
-	next := l.base + uint64(len(l.events)) + 1
-	if e.Seq != 0 && e.Seq != next {
+	// Checked above, but another producer may have appended since.
+	switch next := l.base + uint64(len(l.events)) + 1; {
+	case !numbered:
+		e.Seq = next
+	case e.Seq != next:
 		l.mu.Unlock()
 		return Event{}, fmt.Errorf("%w: event %d where %d comes next", ErrOutOfOrder, e.Seq, next)
 	}
-	if !terminal && (l.maxEvents >= 0 && len(l.events) >= l.maxEvents ||
-		l.maxBytes >= 0 && l.bytes+size > l.maxBytes) {
+	if !terminal && l.over(int64(len(e.Type)+len(e.Data))) {
 		l.mu.Unlock()
 		return Event{}, ErrFull
 	}
-	e.Seq, e.Time, e.Data = next, e.Time.UTC(), data
 	l.events = append(l.events, e)
-	l.bytes += size
+	l.bytes += int64(len(e.Type) + len(e.Data))
 	var onEnd []func()
 	if terminal {
 		l.terminal = true
@@ -157,6 +163,47 @@ func (l *Log) add(e Event) (Event, error) {
 		f()
 	}
 	return e, nil
+}
+
+// check validates e and returns it as the log would append it now:
+// numbered (if its Seq is 0), in UTC, its data compacted.
+func (l *Log) check(e Event) (Event, error) {
+	if err := checkType(e.Type); err != nil {
+		return Event{}, err
+	}
+	if e.Type == TypeStreamError {
+		return Event{}, fmt.Errorf("%w: %s concerns one subscription, not the call", ErrInvalidType, e.Type)
+	}
+	if e.Call != l.call {
+		return Event{}, fmt.Errorf("%w: event of call %q in the log of %q", ErrOutOfOrder, e.Call, l.call)
+	}
+	data, err := normalizeData(e.Data)
+	if err != nil {
+		return Event{}, err
+	}
+	e.Time, e.Data = e.Time.UTC(), data
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch next := l.base + uint64(len(l.events)) + 1; {
+	case l.terminal:
+		return Event{}, ErrClosed
+	case l.lost != nil:
+		return Event{}, l.lost
+	case e.Seq == 0:
+		e.Seq = next
+	case e.Seq != next:
+		return Event{}, fmt.Errorf("%w: event %d where %d comes next", ErrOutOfOrder, e.Seq, next)
+	}
+	if !IsTerminal(e.Type) && l.over(int64(len(e.Type)+len(e.Data))) {
+		return Event{}, ErrFull
+	}
+	return e, nil
+}
+
+// over reports whether one more event of size bytes would exceed the
+// bounds. The caller holds l.mu.
+func (l *Log) over(size int64) bool {
+	return l.maxEvents >= 0 && len(l.events) >= l.maxEvents || l.maxBytes >= 0 && l.bytes+size > l.maxBytes
 }
 
 // whenEnded arranges for f to be called, once, on the goroutine that
@@ -212,10 +259,28 @@ func (l *Log) Subscribe(afterSeq uint64) *Subscription {
 	return &Subscription{log: l, pos: afterSeq}
 }
 
+// Abandon ends the log without a terminal event, because the rest of the
+// call can no longer be read from here: its store became unreachable, or
+// another process ended the call. Readers get the events they have not
+// read yet, then an error wrapping [ErrAbandoned] and cause; they resume
+// elsewhere. Appends fail with it. Abandoning an ended log does nothing.
+func (l *Log) Abandon(cause error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.terminal || l.lost != nil {
+		return
+	}
+	l.lost = fmt.Errorf("%w: %w", ErrAbandoned, cause)
+	if l.wake != nil {
+		close(l.wake)
+		l.wake = nil
+	}
+}
+
 // since returns the events after sequence number pos. If there are none it
-// returns ended, when the log is over, or else a channel closed by the next
-// Append.
-func (l *Log) since(pos uint64) (events []Event, wake <-chan struct{}, ended bool) {
+// returns end: io.EOF when the log is over, the error of Abandon, or else
+// nil and a channel closed by the next Append.
+func (l *Log) since(pos uint64) (events []Event, wake <-chan struct{}, end error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	i := uint64(0)
@@ -225,13 +290,16 @@ func (l *Log) since(pos uint64) (events []Event, wake <-chan struct{}, ended boo
 	if n := uint64(len(l.events)); i < n {
 		// Events below len are never written again, so the caller may read
 		// them without the lock; the capacity limit keeps it from appending.
-		return l.events[i:n:n], nil, false
+		return l.events[i:n:n], nil, nil
 	}
-	if l.terminal {
-		return nil, nil, true
+	switch {
+	case l.terminal:
+		return nil, nil, io.EOF
+	case l.lost != nil:
+		return nil, nil, l.lost
 	}
 	if l.wake == nil {
 		l.wake = make(chan struct{})
 	}
-	return nil, l.wake, false
+	return nil, l.wake, nil
 }

@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"time"
 )
@@ -33,7 +34,7 @@ type Appender interface {
 // any sequence number, and a reader only ever sees events the store keeps.
 type Store interface {
 	// Create registers the log of a new call that this process runs, under
-	// log.Call(). log is where this process's readers follow the call: a
+	// log.Call(), which must be a ValidCallID. log is where this process's readers follow the call: a
 	// store appends to it the events it has stored, in order. Create
 	// returns where the producer appends them. It fails with
 	// ErrDuplicateCall for a call id the store holds already.
@@ -84,6 +85,22 @@ func WaitEnd(ctx context.Context, r Source) (Event, error) {
 	}
 }
 
+// ValidCallID reports whether id can be a call's id: 1 to 64 ASCII
+// letters, digits, '-' or '_'. A store refuses to create any other, and
+// finds none: such an id can name a file, a key or a message subject
+// without escaping.
+func ValidCallID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range []byte(id) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 // MemoryStore is a [Store] in this process's memory: a [Registry] of the
 // logs themselves. Its readers follow the producer's own log.
 type MemoryStore struct {
@@ -93,6 +110,9 @@ type MemoryStore struct {
 // Create registers log in the registry; the producer appends to it
 // directly.
 func (m MemoryStore) Create(_ context.Context, meta Meta, log *Log) (Appender, error) {
+	if !ValidCallID(meta.Call) || meta.Call != log.Call() {
+		return nil, fmt.Errorf("%w: call id %q for the log of %q", ErrInvalidCallID, meta.Call, log.Call())
+	}
 	if err := m.Registry.Add(Entry{Owner: meta.Owner, Tool: meta.Tool, Log: log}); err != nil {
 		return nil, err
 	}
@@ -101,6 +121,9 @@ func (m MemoryStore) Create(_ context.Context, meta Meta, log *Log) (Appender, e
 
 // Open returns the registered call.
 func (m MemoryStore) Open(_ context.Context, callID string) (Source, error) {
+	if !ValidCallID(callID) {
+		return nil, ErrNotFound
+	}
 	e, ok := m.Registry.Get(callID)
 	if !ok {
 		return nil, ErrNotFound

@@ -2,7 +2,6 @@ package stream
 
 import (
 	"context"
-	"io"
 )
 
 // Subscription is one reader's position in a [Log]. It holds no resources
@@ -17,17 +16,18 @@ type Subscription struct {
 }
 
 // Next returns the next event, waiting for it if need be. After the
-// terminal event it returns io.EOF. If ctx is done first it returns
+// terminal event it returns io.EOF; after the last event of an abandoned
+// log, an error wrapping ErrAbandoned (see [Log.Abandon]). If ctx is done first it returns
 // context.Cause(ctx), and a later call picks up where this one stopped.
 func (s *Subscription) Next(ctx context.Context) (Event, error) {
 	for {
-		events, wake, ended := s.log.since(s.pos)
+		events, wake, end := s.log.since(s.pos)
 		if len(events) > 0 {
 			s.pos++
 			return events[0], nil
 		}
-		if ended {
-			return Event{}, io.EOF
+		if end != nil {
+			return Event{}, end
 		}
 		select {
 		case <-wake:

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -183,9 +184,12 @@ func (w *Writer) serve(ctx context.Context, sub *Subscription) error {
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}
-		events, wake, ended := sub.log.since(sub.pos)
-		if ended {
+		events, wake, end := sub.log.since(sub.pos)
+		switch {
+		case end == io.EOF:
 			return nil
+		case end != nil:
+			return end
 		}
 		// The frames of the events ready now, written in pieces of about
 		// batchBytes (a replay of a long call is not held in memory at
