@@ -46,6 +46,9 @@ const (
 	CancelClientGone CancelReason = "client_gone"
 	CancelDeleted    CancelReason = "deleted"
 	CancelShutdown   CancelReason = "shutdown"
+	// CancelLeaseLost: the replica running the call lost its lease in a
+	// cluster (internal/cluster), so its peers may presume it dead.
+	CancelLeaseLost CancelReason = "lease_lost"
 )
 
 func (r CancelReason) Error() string { return "host: call cancelled: " + string(r) }

@@ -58,6 +58,8 @@ type CallsConfig struct {
 	// Poll is how often a quiet remote reader checks the store for events
 	// it may have missed live. Zero: 2s.
 	Poll time.Duration
+	// Metrics receives the append latency. Nil: kept, not exported.
+	Metrics *Metrics
 }
 
 // Calls is the call-event log in a JetStream stream shared by the
@@ -101,6 +103,9 @@ func OpenCalls(ctx context.Context, js jetstream.JetStream, local *stream.Regist
 	if cfg.Poll == 0 {
 		cfg.Poll = 2 * time.Second
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
 	st, err := createOrUpdateStream(ctx, js, jetstream.StreamConfig{
 		Name:              CallsStream,
 		Subjects:          []string{callPrefix + "*"},
@@ -113,6 +118,7 @@ func OpenCalls(ctx context.Context, js jetstream.JetStream, local *stream.Regist
 		MaxMsgsPerSubject: -1,
 		MaxMsgSize:        -1,
 		MaxConsumers:      -1,
+		Duplicates:        min(cfg.MaxAge, time.Second), // no message ids are used
 		RePublish:         &jetstream.RePublish{Source: callPrefix + ">", Destination: livePrefix + ">"},
 		// Reads go to the leader: a follower may lag, and a reader must
 		// not conclude that a call does not exist, or has no more events,
@@ -152,7 +158,9 @@ func (a *appender) Append(typ string, t time.Time, data json.RawMessage) (stream
 	if err != nil {
 		return stream.Event{}, err
 	}
+	start := time.Now()
 	seq, err := a.c.publish(a.c.message(e, a.meta, a.prev, a.writer), e, a.prev)
+	a.c.cfg.Metrics.appendSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		// The rest of the call cannot be stored from here: this replica's
 		// readers are told to resume elsewhere, and a later Open reads the

@@ -1,4 +1,4 @@
-package cluster
+package cluster_test
 
 import (
 	"encoding/json"
@@ -9,16 +9,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/capstream/capstream/internal/cluster"
 	"github.com/capstream/capstream/stream"
 )
 
 // replicas returns the call stores of two replicas, a and b, on one node.
-func replicas(t *testing.T) (*Calls, *Calls) {
+func replicas(t *testing.T) (*cluster.Calls, *cluster.Calls) {
 	conn := single(t)
 	return openCalls(t, conn(t), "a", 1), openCalls(t, conn(t), "b", 1)
 }
 
-func started(t *testing.T, c *Calls, id string) (stream.Appender, *stream.Log, stream.Meta) {
+func started(t *testing.T, c *cluster.Calls, id string) (stream.Appender, *stream.Log, stream.Meta) {
 	t.Helper()
 	m := stream.Meta{Call: id, Owner: "alice", Tool: "slow"}
 	log := stream.NewLog(id, stream.LogConfig{})
@@ -90,10 +91,10 @@ func TestFencedOwner(t *testing.T) {
 	if _, err := local.Next(t.Context()); !errors.Is(err, stream.ErrAbandoned) {
 		t.Fatalf("local reader after the fence: err = %v, want ErrAbandoned", err)
 	}
-	for _, s := range []*Calls{a, b} {
+	for _, s := range []*cluster.Calls{a, b} {
 		evs := events(t, s, m.Call)
 		if len(evs) != 2 || terminals(evs) != 1 {
-			t.Fatalf("%s reads %+v, want call.started and one terminal event", s.cfg.Node, evs)
+			t.Fatalf("%s reads %+v, want call.started and one terminal event", "replica", evs)
 		}
 		var d struct {
 			Error struct{ Code, Message string }

@@ -69,32 +69,9 @@ func OpenKV(ctx context.Context, js jetstream.JetStream, cfg KVConfig) (*KV, err
 	if cfg.MaxValueBytes == 0 {
 		cfg.MaxValueBytes = kv.DefaultMaxValueBytes
 	}
-	// The bucket's stream as nats.go would make it, but without direct
-	// get: direct gets may be answered by a follower that lags, and a tool
-	// must read what it just wrote through any replica.
-	scfg := jetstream.StreamConfig{
-		Name:              "KV_" + KVBucket,
-		Subjects:          []string{"$KV." + KVBucket + ".>"},
-		MaxMsgsPerSubject: 1,
-		MaxBytes:          -1,
-		MaxMsgs:           -1,
-		MaxConsumers:      -1,
-		MaxMsgSize:        -1,
-		Storage:           jetstream.FileStorage,
-		Replicas:          cfg.Replicas,
-		AllowRollup:       true,
-		DenyDelete:        true,
-		Duplicates:        2 * time.Minute,
-		Discard:           jetstream.DiscardNew,
-		AllowDirect:       false,
-	}
-	st, err := createOrUpdateStream(ctx, js, scfg)
+	st, b, err := openBucket(ctx, js, KVBucket, cfg.Replicas, 0)
 	if err != nil {
-		return nil, fmt.Errorf("cluster: creating the %s bucket: %w", KVBucket, err)
-	}
-	b, err := js.KeyValue(ctx, KVBucket)
-	if err != nil {
-		return nil, fmt.Errorf("cluster: opening the %s bucket: %w", KVBucket, err)
+		return nil, err
 	}
 	return &KV{stream: st, kv: b, maxKey: cfg.MaxKeyBytes, maxValue: cfg.MaxValueBytes, attempts: 1000, rollbackTimeout: 5 * time.Second}, nil
 }
@@ -131,27 +108,9 @@ func (k *KV) Get(ctx context.Context, ns, key string) ([]byte, error) {
 	return v, nil
 }
 
-// read returns the value and revision of a bucket key: nil and the
-// revision to expect for a missing or deleted key (0 if it was never
-// written, the delete marker's otherwise). It reads the stream's last
-// message of the key from the leader: nats.go's Get hides a marker's
-// revision, which the next write must expect.
+// read returns the value and revision of a bucket key (see lastValue).
 func (k *KV) read(ctx context.Context, key string) ([]byte, uint64, error) {
-	m, err := k.stream.GetLastMsgForSubject(ctx, "$KV."+KVBucket+"."+key)
-	switch {
-	case errors.Is(err, jetstream.ErrMsgNotFound):
-		return nil, 0, nil
-	case err != nil:
-		return nil, 0, err
-	}
-	if op := m.Header.Get("KV-Operation"); op == "DEL" || op == "PURGE" {
-		return nil, m.Sequence, nil
-	}
-	v := m.Data
-	if v == nil {
-		v = []byte{}
-	}
-	return v, m.Sequence, nil
+	return lastValue(ctx, k.stream, KVBucket, key)
 }
 
 // write stores value under key if the key's revision is still rev.
@@ -339,6 +298,63 @@ func isConflict(err error) bool {
 
 func wrapKV(op, ns string, err error) error {
 	return fmt.Errorf("%s in namespace %q: %w", op, ns, err)
+}
+
+// openBucket creates a key-value bucket if it does not exist, and opens
+// it. Its stream is the one nats.go would make, but without direct get:
+// direct gets may be answered by a follower that lags, and a value written
+// through one replica must be read through any other. markerTTL, if not
+// zero, keeps per-key TTLs and tells watchers of expiries.
+func openBucket(ctx context.Context, js jetstream.JetStream, name string, replicas int, markerTTL time.Duration) (jetstream.Stream, jetstream.KeyValue, error) {
+	scfg := jetstream.StreamConfig{
+		Name:                   "KV_" + name,
+		Subjects:               []string{"$KV." + name + ".>"},
+		MaxMsgsPerSubject:      1,
+		MaxBytes:               -1,
+		MaxMsgs:                -1,
+		MaxConsumers:           -1,
+		MaxMsgSize:             -1,
+		Storage:                jetstream.FileStorage,
+		Replicas:               replicas,
+		AllowRollup:            true,
+		DenyDelete:             true,
+		Duplicates:             2 * time.Minute,
+		Discard:                jetstream.DiscardNew,
+		AllowDirect:            false,
+		AllowMsgTTL:            markerTTL > 0,
+		SubjectDeleteMarkerTTL: markerTTL,
+	}
+	st, err := createOrUpdateStream(ctx, js, scfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cluster: creating the %s bucket: %w", name, err)
+	}
+	b, err := js.KeyValue(ctx, name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cluster: opening the %s bucket: %w", name, err)
+	}
+	return st, b, nil
+}
+
+// lastValue returns the value and revision of a bucket key, read from the
+// leader: nil and the revision to expect for a missing or deleted key (0
+// if it was never written, the delete marker's otherwise). nats.go's Get
+// hides a marker's revision, which the next write must expect.
+func lastValue(ctx context.Context, st jetstream.Stream, bucket, key string) ([]byte, uint64, error) {
+	m, err := st.GetLastMsgForSubject(ctx, "$KV."+bucket+"."+key)
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return nil, 0, nil
+	case err != nil:
+		return nil, 0, err
+	}
+	if op := m.Header.Get("KV-Operation"); op == "DEL" || op == "PURGE" {
+		return nil, m.Sequence, nil
+	}
+	v := m.Data
+	if v == nil {
+		v = []byte{}
+	}
+	return v, m.Sequence, nil
 }
 
 // createOrUpdateStream makes a stream, or brings an existing one to cfg.

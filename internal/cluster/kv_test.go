@@ -1,14 +1,16 @@
-package cluster
+package cluster_test
 
 import (
 	"testing"
 
 	"github.com/capstream/capstream/host"
+	"github.com/capstream/capstream/internal/cluster"
+	"github.com/capstream/capstream/internal/cluster/clustertest"
 	"github.com/capstream/capstream/internal/kv/kvtest"
 )
 
 func kvUsage(t *testing.T, s host.KV, ns string) int64 {
-	n, err := s.(*KV).Usage(t.Context(), ns)
+	n, err := s.(*cluster.KV).Usage(t.Context(), ns)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,11 +23,11 @@ func TestKVConformance(t *testing.T) {
 	kvtest.Run(t, kvtest.Config{
 		Open: func(t *testing.T) (host.KV, host.KV) {
 			conn := single(t)
-			a, err := OpenKV(t.Context(), conn(t), KVConfig{})
+			a, err := cluster.OpenKV(t.Context(), conn(t), cluster.KVConfig{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := OpenKV(t.Context(), conn(t), KVConfig{})
+			b, err := cluster.OpenKV(t.Context(), conn(t), cluster.KVConfig{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -40,12 +42,12 @@ func TestKVConformance(t *testing.T) {
 func TestKVConformanceCluster(t *testing.T) {
 	kvtest.Run(t, kvtest.Config{
 		Open: func(t *testing.T) (host.KV, host.KV) {
-			servers := trio(t)
-			a, err := OpenKV(t.Context(), connectURL(t, servers[0].ClientURL()), KVConfig{Replicas: 3})
+			servers := clustertest.Trio(t)
+			a, err := cluster.OpenKV(t.Context(), clustertest.Connect(t, servers[0].ClientURL()), cluster.KVConfig{Replicas: 3})
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := OpenKV(t.Context(), connectURL(t, servers[2].ClientURL()), KVConfig{Replicas: 3})
+			b, err := cluster.OpenKV(t.Context(), clustertest.Connect(t, servers[2].ClientURL()), cluster.KVConfig{Replicas: 3})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -148,6 +148,7 @@ func TestDetachTicketResume(t *testing.T) {
 }
 
 func TestRetentionThen404(t *testing.T) {
+	skipOnJetStream(t, "a cluster keeps a finished call for the stream's max age (retention plus the longest call), tested in internal/cluster")
 	e := newEnv(t, func(c *httpapi.Config) { c.Retention = 100 * time.Millisecond })
 	resp := e.do("POST", "/v1/tools/echo/calls", alice(t), `{"text":"x"}`)
 	loc := resp.Header.Get("Location")

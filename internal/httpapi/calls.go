@@ -181,6 +181,12 @@ func acceptsEventStream(r *http.Request) bool {
 	return false
 }
 
+// runningCall is a call of this server's until its terminal event.
+type runningCall struct {
+	subject string
+	cancel  context.CancelCauseFunc
+}
+
 // call is a running call, as the HTTP layer holds it.
 type call struct {
 	id     string
@@ -194,13 +200,21 @@ type call struct {
 // next call at once finds the place free; or, failing a terminal event,
 // when the call's goroutine ends. Shutdown still waits for the goroutine.
 type place struct {
-	s       *Server
-	subject string
-	id      string
-	once    sync.Once
+	s         *Server
+	subject   string
+	id        string
+	clustered bool // admitted by the cluster too
+	once      sync.Once
 }
 
-func (p *place) release() { p.once.Do(func() { p.s.release(p.subject, p.id) }) }
+func (p *place) release() {
+	p.once.Do(func() {
+		p.s.release(p.subject, p.id)
+		if p.clustered {
+			p.s.cfg.Cluster.Release(p.subject, p.id)
+		}
+	})
+}
 
 // start admits a call, derives and signs its capability, registers its log
 // and runs it on its own goroutine, which is handed the capability
@@ -221,6 +235,15 @@ func (s *Server) start(v viewer, tool *host.Tool, grants capability.Grants, inpu
 		return nil, apiErr
 	}
 	p := &place{s: s, subject: v.Subject, id: id}
+	if s.cfg.Cluster != nil {
+		if apiErr := s.admitCluster(ctx, v.Subject, id, tool.Name); apiErr != nil {
+			p.release()
+			s.wg.Done()
+			cancel(nil)
+			return nil, apiErr
+		}
+		p.clustered = true
+	}
 	// The log's own bound is a safety net above the call's budgets, which
 	// the engine enforces with proper failure codes.
 	log := stream.NewLog(id, stream.LogConfig{
@@ -242,7 +265,7 @@ func (s *Server) start(v viewer, tool *host.Tool, grants capability.Grants, inpu
 		defer p.release() // if the call had no terminal event
 		res := s.cfg.Engine.Call(ctx, host.Invocation{
 			Tool: tool, Capability: &c, Token: token, Input: input,
-			Sink: &logSink{s: s, app: app, cap: &c, place: p},
+			Sink: &logSink{s: s, app: app, cap: &c, place: p, cancel: cancel},
 		})
 		s.finished(&c, res)
 	}()
@@ -261,6 +284,8 @@ func (s *Server) admit(subject, id string, cancel context.CancelCauseFunc) *apiE
 	switch {
 	case s.shutting:
 		return errShuttingDown
+	case s.fenced:
+		return errFenced
 	case len(s.running) >= s.cfg.MaxCalls:
 		s.metrics.rejected.WithLabelValues("global").Inc()
 		return errTooManyCalls("the server is running as many calls as it may; retry shortly")
@@ -269,9 +294,24 @@ func (s *Server) admit(subject, id string, cancel context.CancelCauseFunc) *apiE
 		return errTooManyCalls("you have " + strconv.Itoa(s.perSubject[subject]) + " calls running, the most allowed; retry when one ends")
 	}
 	s.perSubject[subject]++
-	s.running[id] = cancel
+	s.running[id] = runningCall{subject: subject, cancel: cancel}
 	s.wg.Add(1)
 	s.metrics.callsInFlight.Inc()
+	return nil
+}
+
+// admitCluster counts a call against the per-principal cap of the whole
+// cluster (the local count, checked first, is this replica's share).
+func (s *Server) admitCluster(ctx context.Context, subject, id, tool string) *apiError {
+	ok, running, err := s.cfg.Cluster.Admit(ctx, subject, id, tool, s.cfg.MaxCallsPerPrincipal)
+	switch {
+	case err != nil:
+		s.log.Warn("admitting a call in the cluster", zap.String("call", id), zap.Error(err))
+		return errStoreUnavailable
+	case !ok:
+		s.metrics.rejected.WithLabelValues("principal").Inc()
+		return errTooManyCalls("you have " + strconv.Itoa(running) + " calls running, the most allowed; retry when one ends")
+	}
 	return nil
 }
 
@@ -338,10 +378,11 @@ func (s *Server) finished(c *capability.Capability, res host.Result) {
 // logSink appends a call's events to its log, counts host calls, and audits
 // refusals. It runs on the call's goroutine.
 type logSink struct {
-	s     *Server
-	app   stream.Appender
-	cap   *capability.Capability
-	place *place
+	s      *Server
+	app    stream.Appender
+	cap    *capability.Capability
+	place  *place
+	cancel context.CancelCauseFunc
 }
 
 func (k *logSink) Emit(e host.Event) {
@@ -349,6 +390,12 @@ func (k *logSink) Emit(e host.Event) {
 		k.place.release()
 	}
 	ev, err := k.app.Append(e.Type, e.Time, e.Data)
+	if errors.Is(err, stream.ErrAbandoned) || errors.Is(err, stream.ErrFenced) {
+		// The call's log can no longer be written from here (another
+		// replica ended it, or the store stayed unreachable): stop the
+		// call; whoever can write ends its log.
+		k.cancel(host.CancelLeaseLost)
+	}
 	if err != nil {
 		k.s.log.Warn("dropping event", zap.String("call", k.cap.ID), zap.String("subject", k.cap.Subject), zap.String("type", e.Type), zap.Error(err))
 	} else if k.s.appended != nil {
@@ -422,10 +469,17 @@ func (s *Server) deleteCall(w http.ResponseWriter, r *http.Request, ps httproute
 	last, term := src.Status()
 	if term == nil {
 		s.mu.Lock()
-		cancel := s.running[id]
+		rc, local := s.running[id]
 		s.mu.Unlock()
-		if cancel != nil {
-			cancel(host.CancelDeleted)
+		switch {
+		case local:
+			rc.cancel(host.CancelDeleted)
+		case s.cfg.Cluster != nil:
+			if err := s.cfg.Cluster.Cancel(r.Context(), id, v.Subject, string(host.CancelDeleted)); err != nil {
+				s.log.Warn("cancelling a call on another replica", zap.String("call", id), zap.Error(err))
+				writeError(w, errStoreUnavailable)
+				return
+			}
 		}
 		end, err := stream.WaitEnd(r.Context(), src)
 		if err != nil {
@@ -503,6 +557,10 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, sub *stream
 		defer cancel()
 	}
 	err = sw.Serve(ctx, sub)
+	if errors.Is(err, stream.ErrAbandoned) {
+		sw.Event(stream.ErrorEvent(sub.Call(), "resume", "this server can no longer follow the call; reconnect with Last-Event-ID to resume", time.Now()))
+		return
+	}
 	if errors.Is(err, errTokenExpired) {
 		sw.Event(stream.ErrorEvent(sub.Call(), "token_expired", "your token expired; authenticate again and resume with Last-Event-ID", time.Now()))
 	}

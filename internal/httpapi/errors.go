@@ -76,6 +76,10 @@ var errShuttingDown = &apiError{Status: http.StatusServiceUnavailable, Code: "sh
 var errStoreUnavailable = &apiError{Status: http.StatusServiceUnavailable, Code: "store_unavailable",
 	Message: "the call store is not reachable; retry shortly", RetryAfter: 2}
 
+// errFenced refuses a call on a replica that lost its lease in a cluster.
+var errFenced = &apiError{Status: http.StatusServiceUnavailable, Code: "not_ready",
+	Message: "this replica lost its place in the cluster and admits no calls; retry (another replica may take it)", RetryAfter: 1}
+
 func errNotReady(msg string) *apiError {
 	return &apiError{Status: http.StatusServiceUnavailable, Code: "not_ready", Message: msg}
 }

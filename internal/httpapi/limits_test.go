@@ -63,6 +63,7 @@ func (e *env) finish(tok, callID string) sseStream {
 // the global one, so that only the global budget's choice of whom to evict
 // protects the other principal.
 func TestRetentionBudgets(t *testing.T) {
+	skipOnJetStream(t, "the budgets bound one process's memory; a cluster's store is bounded by its max age, tested in internal/cluster")
 	const budget = 512 << 10
 	const calls, parallel = 24, 4
 	var m *httpapi.Metrics

@@ -85,6 +85,10 @@ func (m *Metrics) stats() stream.RegistryStats {
 	return stream.RegistryStats{}
 }
 
+// Registerer is where other parts of the process (the cluster backend)
+// register their metrics, served with these.
+func (m *Metrics) Registerer() prometheus.Registerer { return m.reg }
+
 // Handler serves the metrics in the Prometheus exposition format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})

@@ -11,6 +11,7 @@ package httpapi
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -39,6 +40,23 @@ type Authenticator interface {
 // the request's roles and grants from that one snapshot.
 type Policies interface {
 	Current() *policy.Policy
+}
+
+// Cluster is what a server shares with the other replicas of a cluster
+// (internal/cluster's Node).
+type Cluster interface {
+	// Admit counts call id of subject, running tool here, against the
+	// cluster-wide cap of max calls per subject; false and the count if
+	// the subject has max running.
+	Admit(ctx context.Context, subject, id, tool string, max int) (admitted bool, running int, err error)
+	// Release gives back the place of an admitted call.
+	Release(subject, id string)
+	// Cancel asks the replica running call id of subject to cancel it.
+	Cancel(ctx context.Context, id, subject, reason string) error
+	// Keys returns every replica's capability verification key as a JWK.
+	Keys(ctx context.Context) ([]json.RawMessage, error)
+	// Ready reports whether this replica may admit calls.
+	Ready() error
 }
 
 // Config configures a Server. Engine, Auth, Policies and SigningKey are
@@ -91,6 +109,12 @@ type Config struct {
 	Index http.Handler
 	// MCP configures /mcp, the tools over the Model Context Protocol.
 	MCP MCPConfig
+	// Cluster is what the server shares with the other replicas of a
+	// cluster. Nil: a single node.
+	Cluster Cluster
+	// TicketKey signs stream tickets; replicas behind one load balancer
+	// share it. Nil: a random key of this process.
+	TicketKey []byte
 	// CallStore returns the store of call logs, built around local, the
 	// registry of the logs of this server's calls (which keeps them for
 	// Retention within the budgets above). Nil: stream.MemoryStore over
@@ -114,10 +138,11 @@ type Server struct {
 	cancel context.CancelFunc
 
 	mu           sync.Mutex
-	running      map[string]context.CancelCauseFunc // call id -> cancel, until its terminal event
-	perSubject   map[string]int                     // calls in running, by subject
-	streams      map[string]int                     // open streams, by subject
+	running      map[string]runningCall // by call id, until its terminal event
+	perSubject   map[string]int         // calls in running, by subject
+	streams      map[string]int         // open streams, by subject
 	shutting     bool
+	fenced       bool           // the cluster presumes this replica may be dead: admit nothing
 	wg           sync.WaitGroup // call goroutines, to their end
 	sweeperDone  chan struct{}
 	mcpSess      mcpSessions
@@ -197,8 +222,8 @@ func New(cfg Config) (*Server, error) {
 		audit:       log.Named("audit"),
 		metrics:     cfg.Metrics,
 		registry:    reg,
-		tickets:     auth.NewTickets(nil, 0),
-		running:     map[string]context.CancelCauseFunc{},
+		tickets:     auth.NewTickets(cfg.TicketKey, 0),
+		running:     map[string]runningCall{},
 		perSubject:  map[string]int{},
 		streams:     map[string]int{},
 		sweeperDone: make(chan struct{}),
@@ -278,6 +303,8 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request, _ httprouter.Par
 	case s.cfg.Auth.Ready() != nil:
 		s.log.Warn("not ready", zap.Error(s.cfg.Auth.Ready()))
 		writeError(w, errNotReady("token verification keys are not available"))
+	case s.cfg.Cluster != nil && s.cfg.Cluster.Ready() != nil:
+		writeError(w, errNotReady(s.cfg.Cluster.Ready().Error()))
 	default:
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "tools": len(s.cfg.Engine.Tools())})
 	}
@@ -303,8 +330,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		s.mu.Lock()
 		n := len(s.running)
-		for _, cancel := range s.running {
-			cancel(host.CancelShutdown)
+		for _, r := range s.running {
+			r.cancel(host.CancelShutdown)
 		}
 		s.mu.Unlock()
 		s.log.Info("drain timeout: cancelling calls", zap.Int("calls", n))
@@ -315,4 +342,37 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.cancel()
 	<-s.sweeperDone
 	return err
+}
+
+// CancelLocal cancels call id with reason (a host.CancelReason) if this
+// server runs it for subject, and reports whether it did: how another
+// replica's DELETE reaches the call.
+func (s *Server) CancelLocal(id, subject, reason string) bool {
+	s.mu.Lock()
+	r, ok := s.running[id]
+	s.mu.Unlock()
+	if !ok || r.subject != subject {
+		return false
+	}
+	r.cancel(host.CancelReason(reason))
+	return true
+}
+
+// Fence cancels every running call with reason lease_lost and refuses new
+// ones (503) until Unfence: the cluster may presume this replica dead, and
+// its peers then end its calls themselves.
+func (s *Server) Fence() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fenced = true
+	for _, r := range s.running {
+		r.cancel(host.CancelLeaseLost)
+	}
+}
+
+// Unfence admits calls again.
+func (s *Server) Unfence() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fenced = false
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/capstream/capstream/host"
 	"github.com/capstream/capstream/internal/auth"
+	"github.com/capstream/capstream/internal/cluster"
 	"github.com/capstream/capstream/internal/httpapi"
 	"github.com/capstream/capstream/internal/kv"
 	"github.com/capstream/capstream/internal/policy"
@@ -27,6 +28,21 @@ import (
 )
 
 func TestMain(m *testing.M) { testwasm.Main(m, true) }
+
+// jetstreamBackend runs every test on the cluster backend (an embedded
+// single-node JetStream) instead of memory and bbolt:
+// CAPSTREAM_TEST_BACKEND=jetstream, as make test does once.
+var jetstreamBackend = os.Getenv("CAPSTREAM_TEST_BACKEND") == "jetstream"
+
+// skipOnJetStream skips a test of a single node's semantics in the
+// JetStream pass; why says where the cluster's are tested
+// (docs/cluster.md states both).
+func skipOnJetStream(t *testing.T, why string) {
+	t.Helper()
+	if jetstreamBackend {
+		t.Skip("single-node semantics: " + why)
+	}
+}
 
 const testPolicy = `
 roles_claim: roles
@@ -66,9 +82,26 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kvs, err := kv.Open(filepath.Join(dir, "kv.db"), kv.Options{})
-	if err != nil {
-		t.Fatal(err)
+	var kvs host.KV
+	var backend *cluster.Backend
+	if jetstreamBackend {
+		// The whole suite against the cluster backend: one embedded
+		// JetStream node, one replica.
+		backend, err = cluster.Open(ctx, cluster.Config{
+			Embed: &cluster.EmbedConfig{Name: "n1", StoreDir: filepath.Join(dir, "nats")},
+			Node:  cluster.NodeConfig{ID: "a"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kvs = backend.KV
+	} else {
+		bolt, err := kv.Open(filepath.Join(dir, "kv.db"), kv.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { bolt.Close() })
+		kvs = bolt
 	}
 	engine, err := host.New(ctx, host.Config{KV: kvs, CacheDir: testwasm.CacheDir()})
 	if err != nil {
@@ -86,12 +119,18 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	cfg := httpapi.Config{Engine: engine, Auth: authn, Policies: store, SigningKey: key, MetricsOnAPI: true,
 		Stream: stream.WriterConfig{Heartbeat: 200 * time.Millisecond}}
+	if backend != nil {
+		cfg.Cluster, cfg.CallStore = backend.Node, backend.CallStore
+	}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	api, err := httpapi.New(cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if backend != nil {
+		backend.Node.Attach(api)
 	}
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(func() {
@@ -101,7 +140,9 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		srv.Close()
 		authn.Close()
 		engine.Close(ctx)
-		kvs.Close()
+		if backend != nil {
+			backend.Close(sctx)
+		}
 	})
 	return &env{t: t, srv: srv, api: api, engine: engine, store: store, file: file}
 }

@@ -153,4 +153,3 @@ func TestValidation(t *testing.T) {
 		})
 	}
 }
-

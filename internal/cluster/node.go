@@ -1,0 +1,641 @@
+package cluster
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/capstream/capstream/stream"
+)
+
+// The buckets of the replicas' shared state.
+const (
+	NodesBucket = "CAPSTREAM_NODES" // node.<id>: a replica's lease, with a TTL
+	CapsBucket  = "CAPSTREAM_CAPS"  // <hex SHA-256 of a subject>: its running calls, cluster-wide
+	KeysBucket  = "CAPSTREAM_KEYS"  // <kid>: a replica's capability verification key, as a JWK
+)
+
+// NodeConfig configures a replica's place in the cluster.
+type NodeConfig struct {
+	// ID names the replica: 1 to 64 letters, digits, - or _, unique among
+	// the live replicas.
+	ID string
+	// Replicas is the buckets' replication factor. Zero: 1.
+	Replicas int
+	// LeaseTTL is how long the replica is presumed alive after its last
+	// renewal: then the others end its running calls with node_lost.
+	// Zero: 10s; at least 1s (JetStream's smallest TTL).
+	LeaseTTL time.Duration
+	// Renew is how often the lease is renewed. Zero: LeaseTTL/5.
+	Renew time.Duration
+	// FenceAfter is how long the replica goes on without renewing before it
+	// fences itself (cancels its calls, admits none), so that it has
+	// stopped before any other replica can find its lease expired.
+	// Zero: LeaseTTL*6/10.
+	FenceAfter time.Duration
+	// Scan is how often the replica looks for calls of replicas with no
+	// lease, besides watching leases expire. Zero: 30s.
+	Scan time.Duration
+	// Timeout bounds one request to NATS. Zero: 5s.
+	Timeout time.Duration
+	// Logger receives the node's logs. Nil: none.
+	Logger *zap.Logger
+	// Metrics receives the backend's metrics. Nil: kept, not exported.
+	Metrics *Metrics
+}
+
+// Local is what a node needs of the server that runs its calls.
+type Local interface {
+	// CancelLocal cancels call id if this replica runs it for subject,
+	// with reason (a host.CancelReason), and reports whether it did.
+	CancelLocal(id, subject, reason string) bool
+	// Fence cancels every call this replica runs, with reason lease_lost,
+	// and refuses new ones until Unfence.
+	Fence()
+	Unfence()
+}
+
+// Node is a replica's membership of the cluster: its lease, the reaper of
+// calls of replicas that died, the cluster-wide per-principal caps, cancel
+// requests between replicas, and the capability keys of all of them.
+type Node struct {
+	cfg NodeConfig
+	log *zap.Logger
+	js  jetstream.JetStream
+	m   *Metrics
+
+	nodesSt, capsSt   jetstream.Stream
+	nodes, caps, keys jetstream.KeyValue
+
+	cancelSub *nats.Subscription
+	loops     context.Context // done when the node stops
+	stop      context.CancelFunc
+	wg        sync.WaitGroup
+
+	mu        sync.Mutex
+	local     Local
+	calls     *Calls // where lost calls are ended; nil until UseCalls
+	leaseRev  uint64
+	renewed   time.Time // last successful renewal
+	fenced    bool
+	keysCache []json.RawMessage
+	keysAt    time.Time
+}
+
+// StartNode takes the replica's lease and starts renewing it, watching the
+// others' and serving cancel requests. Attach the server before it serves;
+// Close gives the lease back.
+func StartNode(ctx context.Context, js jetstream.JetStream, cfg NodeConfig) (*Node, error) {
+	if !validToken(cfg.ID) {
+		return nil, fmt.Errorf("cluster: node id %q must be 1 to 64 letters, digits, - or _", cfg.ID)
+	}
+	if cfg.Replicas == 0 {
+		cfg.Replicas = 1
+	}
+	if cfg.LeaseTTL == 0 {
+		cfg.LeaseTTL = 10 * time.Second
+	}
+	if cfg.LeaseTTL < time.Second {
+		return nil, fmt.Errorf("cluster: lease TTL %v is below JetStream's smallest TTL, 1s", cfg.LeaseTTL)
+	}
+	if cfg.Renew == 0 {
+		cfg.Renew = cfg.LeaseTTL / 5
+	}
+	if cfg.FenceAfter == 0 {
+		cfg.FenceAfter = cfg.LeaseTTL * 6 / 10
+	}
+	if cfg.Scan == 0 {
+		cfg.Scan = 30 * time.Second
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger.Named("cluster"), js: js, m: cfg.Metrics}
+	var err error
+	// The marker of an expired lease lives a little; every replica's
+	// watcher gets it at once.
+	if n.nodesSt, n.nodes, err = openBucket(ctx, js, NodesBucket, cfg.Replicas, time.Minute); err != nil {
+		return nil, err
+	}
+	if n.capsSt, n.caps, err = openBucket(ctx, js, CapsBucket, cfg.Replicas, 0); err != nil {
+		return nil, err
+	}
+	if _, n.keys, err = openBucket(ctx, js, KeysBucket, cfg.Replicas, 0); err != nil {
+		return nil, err
+	}
+	if err := n.takeLease(ctx); err != nil {
+		return nil, err
+	}
+	n.cancelSub, err = js.Conn().Subscribe("cs.node."+cfg.ID+".cancel", n.serveCancel)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: subscribing to cancel requests: %w", err)
+	}
+	watch, err := n.nodes.Watch(context.Background(), "node.*", jetstream.UpdatesOnly())
+	if err != nil {
+		n.cancelSub.Unsubscribe()
+		return nil, fmt.Errorf("cluster: watching the leases: %w", err)
+	}
+	loops, stop := context.WithCancel(context.Background())
+	n.loops, n.stop = loops, stop
+	n.wg.Go(func() { n.renewLoop(loops) })
+	n.wg.Go(func() { n.watchLoop(loops, watch) })
+	n.wg.Go(func() { n.scanLoop(loops) })
+	return n, nil
+}
+
+// Attach names the server whose calls the node cancels.
+func (n *Node) Attach(l Local) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.local = l
+}
+
+// UseCalls names the call store in which the node ends lost calls.
+func (n *Node) UseCalls(c *Calls) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.calls = c
+}
+
+func (n *Node) server() Local {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.local
+}
+
+// ID returns the replica's id.
+func (n *Node) ID() string { return n.cfg.ID }
+
+// Ready reports whether the replica holds its lease and may admit calls.
+func (n *Node) Ready() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.fenced {
+		return errors.New("this replica lost its lease in the cluster (NATS unreachable?); it admits no calls until it holds one again")
+	}
+	return nil
+}
+
+// Close stops the node and gives its lease back: call it after the server
+// has drained, so that no call of this replica is running. Its peers then
+// see the lease deleted, not expired, and find nothing to end.
+func (n *Node) Close(ctx context.Context) error {
+	n.stopLoops()
+	n.mu.Lock()
+	rev := n.leaseRev
+	n.mu.Unlock()
+	return n.nodes.Delete(ctx, leaseKey(n.cfg.ID), jetstream.LastRevision(rev))
+}
+
+// stopLoops stops renewing, watching and serving cancel requests. It may be
+// called more than once.
+func (n *Node) stopLoops() {
+	n.stop()
+	n.wg.Wait()
+	n.cancelSub.Unsubscribe()
+}
+
+func leaseKey(id string) string { return "node." + id }
+
+// takeLease creates the replica's lease. It fails if a live replica holds
+// the same id.
+func (n *Node) takeLease(ctx context.Context) error {
+	val, _ := json.Marshal(map[string]any{"started": time.Now().UTC()})
+	rev, err := n.nodes.Create(ctx, leaseKey(n.cfg.ID), val, jetstream.KeyTTL(n.cfg.LeaseTTL))
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return fmt.Errorf("cluster: node id %q is held by a live replica (or one that stopped less than %v ago); give each replica its own --node-id", n.cfg.ID, n.cfg.LeaseTTL)
+	}
+	if err != nil {
+		return fmt.Errorf("cluster: taking the lease of node %q: %w", n.cfg.ID, err)
+	}
+	n.mu.Lock()
+	n.leaseRev, n.renewed = rev, time.Now()
+	n.mu.Unlock()
+	n.m.lease.Set(1)
+	return nil
+}
+
+// renew extends the lease by a publish that carries the TTL (an update
+// through nats.go's KV API would make the key permanent) and expects the
+// lease's last revision, which fails once the lease expired.
+func (n *Node) renew(ctx context.Context) error {
+	n.mu.Lock()
+	rev := n.leaseRev
+	n.mu.Unlock()
+	val, _ := json.Marshal(map[string]any{"renewed": time.Now().UTC()})
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
+	defer cancel()
+	ack, err := n.js.Publish(ctx, "$KV."+NodesBucket+"."+leaseKey(n.cfg.ID), val,
+		jetstream.WithMsgTTL(n.cfg.LeaseTTL), jetstream.WithExpectLastSequencePerSubject(rev))
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	n.leaseRev, n.renewed = ack.Sequence, time.Now()
+	n.mu.Unlock()
+	return nil
+}
+
+func (n *Node) renewLoop(ctx context.Context) {
+	t := time.NewTicker(n.cfg.Renew)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := n.renew(ctx)
+		switch {
+		case err == nil:
+			n.unfence()
+		case isConflict(err):
+			// The lease expired (its peers may have ended its calls) or
+			// was taken: stop, then take a new one.
+			n.fence("the lease expired")
+			if err := n.takeLease(ctx); err == nil {
+				n.log.Info("lease taken again")
+				n.unfence()
+			}
+		default:
+			n.mu.Lock()
+			late := time.Since(n.renewed)
+			n.mu.Unlock()
+			n.log.Warn("renewing the lease", zap.Error(err), zap.Duration("since", late))
+			if late >= n.cfg.FenceAfter {
+				n.fence(fmt.Sprintf("the lease was not renewed for %v", late.Round(time.Millisecond)))
+			}
+		}
+	}
+}
+
+// fence stops the replica's calls and admissions, once.
+func (n *Node) fence(why string) {
+	n.mu.Lock()
+	if n.fenced {
+		n.mu.Unlock()
+		return
+	}
+	n.fenced = true
+	l := n.local
+	n.mu.Unlock()
+	n.m.lease.Set(0)
+	n.m.fences.Inc()
+	n.log.Error("fenced: cancelling this replica's calls and admitting none", zap.String("reason", why))
+	if l != nil {
+		l.Fence()
+	}
+}
+
+func (n *Node) unfence() {
+	n.mu.Lock()
+	if !n.fenced {
+		n.mu.Unlock()
+		return
+	}
+	n.fenced = false
+	l := n.local
+	n.mu.Unlock()
+	n.m.lease.Set(1)
+	n.log.Info("lease held again: admitting calls")
+	if l != nil {
+		l.Unfence()
+	}
+}
+
+// watchLoop ends the calls of a replica as soon as its lease expires.
+func (n *Node) watchLoop(ctx context.Context, w jetstream.KeyWatcher) {
+	defer w.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e, ok := <-w.Updates():
+			if !ok {
+				return
+			}
+			if e == nil || e.Operation() != jetstream.KeyValuePurge {
+				continue // a renewal, or a lease given back (Delete) after a drain
+			}
+			id := e.Key()[len("node."):]
+			if id != n.cfg.ID {
+				n.log.Warn("lease expired", zap.String("node", id))
+				n.reap(ctx, func(node string) bool { return node == id })
+			}
+		}
+	}
+}
+
+// scanLoop ends, now and then, the calls of every replica that holds no
+// lease: those whose expiry no watcher saw (all replicas were down, say).
+func (n *Node) scanLoop(ctx context.Context) {
+	t := time.NewTicker(n.cfg.Scan)
+	defer t.Stop()
+	for {
+		n.reapOrphans(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (n *Node) reapOrphans(ctx context.Context) {
+	live, err := n.liveNodes(ctx)
+	if err != nil {
+		n.log.Warn("listing the leases", zap.Error(err))
+		return
+	}
+	n.reap(ctx, func(node string) bool { return !live[node] })
+}
+
+func (n *Node) liveNodes(ctx context.Context) (map[string]bool, error) {
+	lister, err := n.nodes.ListKeys(ctx)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrNoKeysFound) {
+			return map[string]bool{}, nil
+		}
+		return nil, err
+	}
+	defer lister.Stop()
+	live := map[string]bool{}
+	for k := range lister.Keys() {
+		live[k[len("node."):]] = true
+	}
+	return live, nil
+}
+
+// reap ends with node_lost every running call of the replicas dead says
+// are dead, and frees their places under the caps.
+func (n *Node) reap(ctx context.Context, dead func(node string) bool) {
+	n.mu.Lock()
+	calls := n.calls
+	n.mu.Unlock()
+	if calls == nil {
+		return
+	}
+	lister, err := n.caps.ListKeys(ctx)
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return
+	}
+	if err != nil {
+		n.log.Warn("listing running calls", zap.Error(err))
+		return
+	}
+	var keys []string
+	for k := range lister.Keys() {
+		keys = append(keys, k)
+	}
+	lister.Stop()
+	for _, k := range keys {
+		entry, _, err := n.capEntry(ctx, k)
+		if err != nil {
+			n.log.Warn("reading running calls", zap.Error(err))
+			continue
+		}
+		for id, c := range entry.Calls {
+			if !dead(c.Node) || c.Node == n.cfg.ID {
+				continue
+			}
+			start := time.Now()
+			wrote, err := calls.EndLost(ctx, stream.Meta{Call: id, Owner: entry.Subject, Tool: c.Tool}, c.Node)
+			if err != nil {
+				n.log.Warn("ending a lost call", zap.String("call", id), zap.String("node", c.Node), zap.Error(err))
+				continue
+			}
+			if wrote {
+				n.m.reaped.Inc()
+				n.log.Warn("call ended: node_lost", zap.String("call", id), zap.String("subject", entry.Subject),
+					zap.String("node", c.Node), zap.Duration("took", time.Since(start)))
+			}
+			n.Release(entry.Subject, id)
+		}
+	}
+}
+
+// capEntry is one subject's running calls, cluster-wide.
+type capEntry struct {
+	Subject string             `json:"subject"`
+	Calls   map[string]capCall `json:"calls"`
+}
+
+type capCall struct {
+	Node string `json:"node"`
+	Tool string `json:"tool"`
+}
+
+func capKey(subject string) string {
+	h := sha256.Sum256([]byte(subject))
+	return hex.EncodeToString(h[:])
+}
+
+func (n *Node) capEntry(ctx context.Context, key string) (capEntry, uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
+	defer cancel()
+	v, rev, err := lastValue(ctx, n.capsSt, CapsBucket, key)
+	if err != nil {
+		return capEntry{}, 0, err
+	}
+	e := capEntry{Calls: map[string]capCall{}}
+	if v != nil {
+		if err := json.Unmarshal(v, &e); err != nil {
+			return capEntry{}, 0, fmt.Errorf("cluster: running calls under %s: %w", key, err)
+		}
+		if e.Calls == nil {
+			e.Calls = map[string]capCall{}
+		}
+	}
+	return e, rev, nil
+}
+
+// update applies f to a subject's entry with a compare-and-set, until it
+// wins or f says to stop.
+func (n *Node) update(ctx context.Context, subject string, f func(*capEntry) bool) error {
+	key := capKey(subject)
+	for range 1000 {
+		e, rev, err := n.capEntry(ctx, key)
+		if err != nil {
+			return err
+		}
+		if e.Subject != "" && e.Subject != subject {
+			return fmt.Errorf("cluster: running calls of two subjects under one key")
+		}
+		e.Subject = subject
+		if !f(&e) {
+			return nil
+		}
+		val, _ := json.Marshal(e)
+		uctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
+		_, err = n.caps.Update(uctx, key, val, rev)
+		cancel()
+		if isConflict(err) {
+			n.m.capConflicts.Inc()
+			continue
+		}
+		return err
+	}
+	return errContended
+}
+
+// Admit counts call id of subject, running tool on this replica, against
+// the cluster-wide cap of max running calls per subject. If the subject
+// has max running already it admits nothing and returns false and that
+// count.
+func (n *Node) Admit(ctx context.Context, subject, id, tool string, max int) (bool, int, error) {
+	if err := n.Ready(); err != nil {
+		return false, 0, err
+	}
+	admitted, running := false, 0
+	err := n.update(ctx, subject, func(e *capEntry) bool {
+		running = len(e.Calls)
+		if running >= max {
+			admitted = false
+			return false
+		}
+		e.Calls[id] = capCall{Node: n.cfg.ID, Tool: tool}
+		admitted = true
+		return true
+	})
+	if err != nil {
+		return false, 0, err
+	}
+	return admitted, running, nil
+}
+
+// Release gives back the place of call id of subject. It keeps trying in
+// the background if NATS does not answer at once: a place not given back
+// would count against the subject for as long as this replica lives.
+func (n *Node) Release(subject, id string) {
+	release := func(ctx context.Context) error {
+		return n.update(ctx, subject, func(e *capEntry) bool {
+			if _, ok := e.Calls[id]; !ok {
+				return false
+			}
+			delete(e.Calls, id)
+			return true
+		})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Timeout)
+	err := release(ctx)
+	cancel()
+	if err == nil {
+		return
+	}
+	n.log.Warn("giving back a place under the caps; retrying in the background", zap.String("call", id), zap.Error(err))
+	n.wg.Go(func() {
+		for backoff := time.Second; ; backoff = min(2*backoff, 30*time.Second) {
+			select {
+			case <-n.loops.Done():
+				return
+			case <-time.After(backoff):
+			}
+			if err := release(n.loops); err == nil {
+				return
+			}
+		}
+	})
+}
+
+// cancelRequest asks a replica to cancel one of its calls.
+type cancelRequest struct {
+	Call    string `json:"call"`
+	Subject string `json:"subject"`
+	Reason  string `json:"reason"`
+}
+
+// Cancel asks the replica running call id of subject to cancel it with
+// reason. It returns nil once the owner has cancelled it, if the call is
+// not running, or if its replica is gone (the reaper ends the call then);
+// the caller waits for the terminal event in the call's log.
+func (n *Node) Cancel(ctx context.Context, id, subject, reason string) error {
+	e, _, err := n.capEntry(ctx, capKey(subject))
+	if err != nil {
+		return err
+	}
+	c, ok := e.Calls[id]
+	if !ok || e.Subject != subject {
+		return nil
+	}
+	req, _ := json.Marshal(cancelRequest{Call: id, Subject: subject, Reason: reason})
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
+	defer cancel()
+	_, err = n.js.Conn().RequestWithContext(ctx, "cs.node."+c.Node+".cancel", req)
+	if errors.Is(err, nats.ErrNoResponders) {
+		return nil
+	}
+	return err
+}
+
+// serveCancel answers another replica's cancel request. The server checks
+// that the call is this replica's and the subject's: a request names a
+// call, it grants nothing.
+func (n *Node) serveCancel(m *nats.Msg) {
+	var req cancelRequest
+	ok := false
+	if json.Unmarshal(m.Data, &req) == nil {
+		if l := n.server(); l != nil {
+			ok = l.CancelLocal(req.Call, req.Subject, req.Reason)
+		}
+	}
+	m.Respond([]byte(fmt.Sprintf(`{"cancelled":%t}`, ok)))
+}
+
+// PublishKey records this replica's capability verification key, a JWK
+// with a kid, for every replica's GET /v1/keys.
+func (n *Node) PublishKey(ctx context.Context, kid string, jwk json.RawMessage) error {
+	if _, err := n.keys.Put(ctx, hex.EncodeToString([]byte(kid)), jwk); err != nil {
+		return fmt.Errorf("cluster: publishing the capability key: %w", err)
+	}
+	return nil
+}
+
+// Keys returns every replica's capability verification key, read at most
+// every ten seconds.
+func (n *Node) Keys(ctx context.Context) ([]json.RawMessage, error) {
+	n.mu.Lock()
+	if time.Since(n.keysAt) < 10*time.Second {
+		keys := n.keysCache
+		n.mu.Unlock()
+		return keys, nil
+	}
+	n.mu.Unlock()
+	lister, err := n.keys.ListKeys(ctx)
+	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil, err
+	}
+	var names []string
+	if lister != nil {
+		for k := range lister.Keys() {
+			names = append(names, k)
+		}
+		lister.Stop()
+	}
+	keys := []json.RawMessage{}
+	for _, k := range names {
+		e, err := n.keys.Get(ctx, k)
+		if err != nil {
+			continue // deleted meanwhile
+		}
+		keys = append(keys, e.Value())
+	}
+	n.mu.Lock()
+	n.keysCache, n.keysAt = keys, time.Now()
+	n.mu.Unlock()
+	return keys, nil
+}
