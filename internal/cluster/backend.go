@@ -103,8 +103,8 @@ func Open(ctx context.Context, cfg Config) (b *Backend, err error) {
 	if b.JS, err = jetstream.New(b.Conn); err != nil {
 		return b, fmt.Errorf("cluster: %w", err)
 	}
-	if _, err := b.JS.AccountInfo(ctx); err != nil {
-		return b, fmt.Errorf("cluster: JetStream is not available on the NATS servers (enable it with jetstream: enabled): %w", err)
+	if err := waitJetStream(ctx, b.JS); err != nil {
+		return b, err
 	}
 	kvCfg := cfg.KV
 	kvCfg.Replicas = cfg.Replicas
@@ -157,5 +157,29 @@ func (b *Backend) close() {
 	if b.Server != nil {
 		b.Server.Shutdown()
 		b.Server.WaitForShutdown()
+	}
+}
+
+// waitJetStream waits, up to 30s, until JetStream answers: a cluster that
+// has just started elects its meta leader first.
+func waitJetStream(ctx context.Context, js jetstream.JetStream) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		attempt, stop := context.WithTimeout(ctx, time.Second)
+		_, err := js.AccountInfo(attempt)
+		stop()
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
+			return fmt.Errorf("cluster: JetStream is not enabled on the NATS servers (jetstream: enabled in their configuration): %w", err)
+		case ctx.Err() != nil:
+			return fmt.Errorf("cluster: JetStream did not answer within 30s (a cluster without a quorum?): %w", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 }

@@ -386,7 +386,9 @@ func createOrUpdateStream(ctx context.Context, js jetstream.JetStream, cfg jetst
 func isTransient(err error) bool {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
-		return apiErr.Code == 503
+		// 10005: no suitable peers, while a cluster's nodes find each
+		// other after a start.
+		return apiErr.Code == 503 || apiErr.ErrorCode == 10005
 	}
 	return strings.Contains(err.Error(), "no responders")
 }

@@ -73,6 +73,9 @@ func (s *Server) createCall(w http.ResponseWriter, r *http.Request, ps httproute
 
 	switch {
 	case detach:
+		// Answered once call.started is in the store, so that any replica
+		// finds the call by the id it is given.
+		c.log.Subscribe(0).Next(r.Context())
 		ticket, exp := s.tickets.Mint(c.id, v.Subject, v.Expires, time.Now())
 		writeJSON(w, http.StatusAccepted, map[string]any{
 			"callId": c.id, "events": "/v1/calls/" + c.id + "/events", "ticket": ticket, "ticketExpiresAt": exp,

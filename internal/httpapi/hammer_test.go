@@ -86,6 +86,7 @@ type hammerSize struct {
 // hammerOp is one request of the hammer and what came of it.
 type hammerOp struct {
 	principal int
+	replica   int // which server it goes to
 	tool      string // whoami or notes
 	input     string
 	note      string // notes add: the note's text
@@ -117,17 +118,29 @@ func TestHammerIsolation(t *testing.T) {
 
 // hammerIsolation runs the isolation hammer with the given sizes.
 func hammerIsolation(t *testing.T, size hammerSize) {
-	e := newEnv(t, func(c *httpapi.Config) {
+	hammerOn(t, size, []*env{newEnv(t, hammerCaps(size))})
+}
+
+// hammerCaps sets the server's caps of the hammer.
+func hammerCaps(size hammerSize) envOption {
+	return func(c *httpapi.Config) {
 		c.MaxCalls = size.maxCalls
 		c.MaxCallsPerPrincipal = size.maxPerSubject
-	})
-	if err := os.WriteFile(e.file, []byte(hammerPolicy), 0o600); err != nil {
-		t.Fatal(err)
 	}
-	if err := e.store.Reload(); err != nil {
-		t.Fatal(err)
+}
+
+// hammerOn runs the isolation hammer against the replicas envs, each
+// principal's requests spread over all of them.
+func hammerOn(t *testing.T, size hammerSize, envs []*env) {
+	for _, e := range envs {
+		if err := os.WriteFile(e.file, []byte(hammerPolicy), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.store.Reload(); err != nil {
+			t.Fatal(err)
+		}
 	}
-	pub := capabilityKey(t, e)
+	pubs := capabilityKeys(t, envs[0], len(envs))
 
 	type principal struct {
 		sub   string
@@ -140,10 +153,12 @@ func hammerIsolation(t *testing.T, size hammerSize) {
 	for i := range principals {
 		p := &principals[i]
 		p.role = hammerRoles[i%len(hammerRoles)]
-		p.sub = fmt.Sprintf("user-%02d-%s", i, p.role.name)
+		// Names that are wildcards and separators elsewhere (NATS
+		// subjects, paths) must not matter.
+		p.sub = fmt.Sprintf("user-%02d-%s%s", i, p.role.name, []string{"", ".x", "*", ">", "é.>"}[i%5])
 		p.token = token(t, p.sub, time.Hour, p.role.name)
 		for k := range size.ops {
-			op := &hammerOp{principal: i, tool: "whoami", input: `{}`}
+			op := &hammerOp{principal: i, replica: (i + k) % len(envs), tool: "whoami", input: `{}`}
 			switch {
 			case k%3 == 1 && (p.role.notes || k%10 == 1):
 				op.note = fmt.Sprintf("note %d of %s", k, p.sub)
@@ -177,7 +192,7 @@ func hammerIsolation(t *testing.T, size hammerSize) {
 			wg.Go(func() {
 				<-startGun
 				for op := range queues[i] {
-					hammerDo(client, e.srv.URL, principals[i].token, op)
+					hammerDo(client, envs[op.replica].srv.URL, principals[i].token, op)
 					rejected.Add(int64(op.rejected))
 				}
 			})
@@ -217,7 +232,7 @@ func hammerIsolation(t *testing.T, size hammerSize) {
 		ids[op.callID] = true
 		st := parseSSE(t, bytes.NewReader(op.body))
 		checkCallStream(t, st, 0)
-		started := checkStarted(t, st, op, p.sub, p.role, pub)
+		started := checkStarted(t, st, op, p.sub, p.role, pubs)
 		last := st.Events[len(st.Events)-1].envelope(t)
 		running = append(running, span{p.sub, st.Events[0].envelope(t).Time, last.Time})
 		switch {
@@ -249,11 +264,11 @@ func hammerIsolation(t *testing.T, size hammerSize) {
 	}
 
 	// Each principal's notes are exactly those it added.
-	for _, p := range principals {
+	for i, p := range principals {
 		if !p.role.notes {
 			continue
 		}
-		_, st := e.stream(p.token, "notes", `{"op":"list"}`)
+		_, st := envs[i%len(envs)].stream(p.token, "notes", `{"op":"list"}`)
 		var out struct{ Output struct{ Notes []string } }
 		json.Unmarshal(st.Events[len(st.Events)-1].envelope(t).Data, &out)
 		got, want := slices.Sorted(slices.Values(out.Output.Notes)), slices.Sorted(slices.Values(p.notes))
@@ -263,9 +278,10 @@ func hammerIsolation(t *testing.T, size hammerSize) {
 	}
 
 	// The caps held: a call runs from call.started to its terminal event
-	// inside the place it was admitted to.
-	if n, at := maxOverlap(running, ""); n > size.maxCalls {
-		t.Errorf("%d calls ran at once at %s; MaxCalls is %d", n, at, size.maxCalls)
+	// inside the place it was admitted to. MaxCalls is each replica's;
+	// MaxCallsPerPrincipal holds across them.
+	if n, at := maxOverlap(running, ""); n > size.maxCalls*len(envs) {
+		t.Errorf("%d calls ran at once at %s on %d replicas; MaxCalls is %d", n, at, len(envs), size.maxCalls)
 	}
 	for _, p := range principals {
 		if n, at := maxOverlap(running, p.sub); n > size.maxPerSubject {
@@ -274,14 +290,18 @@ func hammerIsolation(t *testing.T, size hammerSize) {
 	}
 
 	// The caps were reached, and every refusal counted.
-	m := e.metrics(t)
-	global, _ := metric(m, `capstream_calls_rejected_total{cap="global"}`)
-	perSubject, _ := metric(m, `capstream_calls_rejected_total{cap="principal"}`)
-	if global == 0 || perSubject == 0 || int64(global+perSubject) != rejected.Load() {
-		t.Errorf("429s: clients counted %d, the server %v global and %v per principal; want both caps reached", rejected.Load(), global, perSubject)
+	var global, perSubject float64
+	for _, e := range envs {
+		m := e.metrics(t)
+		g, _ := metric(m, `capstream_calls_rejected_total{cap="global"}`)
+		p, _ := metric(m, `capstream_calls_rejected_total{cap="principal"}`)
+		global, perSubject = global+g, perSubject+p
+		if v := settledMetric(t, e.metrics, "capstream_calls_in_flight", 0); v != 0 {
+			t.Errorf("%v calls in flight after the hammer", v)
+		}
 	}
-	if v := settledMetric(t, e.metrics, "capstream_calls_in_flight", 0); v != 0 {
-		t.Errorf("%v calls in flight after the hammer", v)
+	if global == 0 || perSubject == 0 || int64(global+perSubject) != rejected.Load() {
+		t.Errorf("429s: clients counted %d, the servers %v global and %v per principal; want both caps reached", rejected.Load(), global, perSubject)
 	}
 	t.Logf("figure: %d calls (whoami, notes) of %d principals in %d roles, %d requests in all, %d clients at once, caps %d/%d per principal; %d answered 429 and retried",
 		calls, size.principals, len(hammerRoles), len(ops), size.principals*size.workers, size.maxCalls, size.maxPerSubject, rejected.Load())
@@ -375,7 +395,7 @@ type startedData struct {
 
 // checkStarted checks a call's call.started against the principal who made
 // it and its role, and the capability token against the runtime's key.
-func checkStarted(t *testing.T, st sseStream, op *hammerOp, sub string, role hammerRole, pub ed25519.PublicKey) startedData {
+func checkStarted(t *testing.T, st sseStream, op *hammerOp, sub string, role hammerRole, pubs []ed25519.PublicKey) startedData {
 	t.Helper()
 	env := st.Events[0].envelope(t)
 	var d startedData
@@ -398,7 +418,13 @@ func checkStarted(t *testing.T, st sseStream, op *hammerOp, sub string, role ham
 	// As an audit would: as of when the call started (it may have expired
 	// since).
 	at, _ := time.Parse(time.RFC3339, env.Time)
-	cl, err := capability.Verify(d.Capability.Token, pub, at)
+	var cl *capability.Claims
+	var err error
+	for _, pub := range pubs {
+		if cl, err = capability.Verify(d.Capability.Token, pub, at); err == nil {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatalf("%s: capability token: %v", sub, err)
 	}
@@ -442,19 +468,23 @@ func checkWhoami(t *testing.T, typ string, data json.RawMessage, op *hammerOp, s
 	}
 }
 
-// capabilityKey returns the key the runtime publishes for its capability
-// tokens.
-func capabilityKey(t *testing.T, e *env) ed25519.PublicKey {
+// capabilityKeys returns the keys the runtime publishes for its
+// capability tokens: one per replica, n in all.
+func capabilityKeys(t *testing.T, e *env, n int) []ed25519.PublicKey {
 	t.Helper()
 	jwks := decode[struct{ Keys []struct{ X string } }](t, e.do("GET", "/v1/keys", "", ""))
-	if len(jwks.Keys) != 1 {
-		t.Fatalf("keys %+v", jwks)
+	if len(jwks.Keys) != n {
+		t.Fatalf("keys %+v, want %d", jwks, n)
 	}
-	pub, err := base64.RawURLEncoding.DecodeString(jwks.Keys[0].X)
-	if err != nil {
-		t.Fatal(err)
+	var pubs []ed25519.PublicKey
+	for _, k := range jwks.Keys {
+		pub, err := base64.RawURLEncoding.DecodeString(k.X)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pubs = append(pubs, pub)
 	}
-	return pub
+	return pubs
 }
 
 // metrics returns the metrics page.

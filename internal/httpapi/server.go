@@ -57,6 +57,9 @@ type Cluster interface {
 	Keys(ctx context.Context) ([]json.RawMessage, error)
 	// Ready reports whether this replica may admit calls.
 	Ready() error
+	// PublishKey records this replica's capability verification key (a
+	// JWK) for the others' Keys.
+	PublishKey(ctx context.Context, kid string, jwk json.RawMessage) error
 }
 
 // Config configures a Server. Engine, Auth, Policies and SigningKey are
@@ -232,6 +235,15 @@ func New(cfg Config) (*Server, error) {
 	s.store = stream.MemoryStore{Registry: reg}
 	if cfg.CallStore != nil {
 		if s.store, err = cfg.CallStore(reg); err != nil {
+			return nil, fmt.Errorf("httpapi: %w", err)
+		}
+	}
+	if cfg.Cluster != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		kid, jwk := PublicJWK(cfg.SigningKey)
+		err := cfg.Cluster.PublishKey(ctx, kid, jwk)
+		cancel()
+		if err != nil {
 			return nil, fmt.Errorf("httpapi: %w", err)
 		}
 	}

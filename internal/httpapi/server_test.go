@@ -72,6 +72,26 @@ type envOption func(*httpapi.Config)
 
 func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
+	var backend *cluster.Backend
+	if jetstreamBackend {
+		// The whole suite against the cluster backend: one embedded
+		// JetStream node, one replica.
+		var err error
+		backend, err = cluster.Open(context.Background(), cluster.Config{
+			Embed: &cluster.EmbedConfig{Name: "n1", StoreDir: filepath.Join(t.TempDir(), "nats")},
+			Node:  cluster.NodeConfig{ID: "a"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return newEnvOn(t, backend, opts...)
+}
+
+// newEnvOn is newEnv on a cluster backend (nil: memory and bbolt), which it
+// closes when the test ends.
+func newEnvOn(t testing.TB, backend *cluster.Backend, opts ...envOption) *env {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	file := filepath.Join(dir, "policy.yaml")
@@ -83,17 +103,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		t.Fatal(err)
 	}
 	var kvs host.KV
-	var backend *cluster.Backend
-	if jetstreamBackend {
-		// The whole suite against the cluster backend: one embedded
-		// JetStream node, one replica.
-		backend, err = cluster.Open(ctx, cluster.Config{
-			Embed: &cluster.EmbedConfig{Name: "n1", StoreDir: filepath.Join(dir, "nats")},
-			Node:  cluster.NodeConfig{ID: "a"},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+	if backend != nil {
 		kvs = backend.KV
 	} else {
 		bolt, err := kv.Open(filepath.Join(dir, "kv.db"), kv.Options{})
@@ -189,6 +199,8 @@ func (e *env) do(method, path, tok, body string, headers ...string) *http.Respon
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	// A test that only looks at the status need not close the body.
+	e.t.Cleanup(func() { resp.Body.Close() })
 	return resp
 }
 
