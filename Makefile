@@ -9,7 +9,7 @@ ADDR     ?= 127.0.0.1:8080
 
 GO_PLUGINS := $(PLUGINS:%=$(WASM_DIR)/%.wasm)
 
-.PHONY: all run build plugins mirror-wasm test test-long fuzz test-short bench bench-peers bench-load lint fmt check clean deps
+.PHONY: all run cluster build plugins mirror-wasm test test-long fuzz test-short bench bench-peers bench-load lint fmt check clean deps
 
 all: build plugins
 
@@ -36,6 +36,10 @@ mirror-wasm:
 
 run: build plugins
 	$(BIN) serve --dev --addr $(ADDR) --plugins $(WASM_DIR) --data-dir $(DATA_DIR)
+
+# A local cluster: three NATS nodes and two replicas (docs/cluster.md).
+cluster: plugins
+	examples/cluster/cluster.sh
 
 test: plugins examples/chat/node_modules examples/mcp-clients/node_modules
 	$(GO) vet ./...

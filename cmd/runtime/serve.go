@@ -27,6 +27,7 @@ import (
 	"github.com/capstream/capstream/examples/chat"
 	"github.com/capstream/capstream/host"
 	"github.com/capstream/capstream/internal/auth"
+	"github.com/capstream/capstream/internal/cluster"
 	"github.com/capstream/capstream/internal/egress"
 	"github.com/capstream/capstream/internal/httpapi"
 	"github.com/capstream/capstream/internal/kv"
@@ -54,6 +55,7 @@ type serveFlags struct {
 	mcpAuthServers, mcpAllowedHosts                  stringList
 	mcpSessionTimeout                                time.Duration
 	mcpMaxSessions                                   int
+	cluster                                          clusterFlags
 	fromEnv                                          map[string]string // flag name -> the CAPSTREAM_* variable that set it
 }
 
@@ -94,6 +96,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Var(&f.mcpAllowedHosts, "mcp-allowed-host", "a Host /mcp accepts besides loopback and --public-url's: a name (any port), name:port, or * for any (repeatable)")
 	fs.DurationVar(&f.mcpSessionTimeout, "mcp-session-timeout", 30*time.Minute, "an MCP session idle this long is closed")
 	fs.IntVar(&f.mcpMaxSessions, "mcp-max-sessions-per-principal", 16, "MCP sessions a subject may hold open")
+	f.cluster.register(fs)
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the server, from listening to stopping, to this file (go tool pprof reads it)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -171,15 +174,38 @@ func serve(ctx context.Context, f serveFlags, log *zap.Logger, stdout io.Writer)
 		return err
 	}
 
-	store, err := kv.Open(filepath.Join(f.dataDir, "kv.db"), kv.Options{})
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if !abandoned {
-			store.Close()
+	metricsReg := prometheus.NewRegistry()
+	// The KV store: a bbolt file, or in a cluster the replicas' shared
+	// bucket.
+	var store host.KV
+	var backend *cluster.Backend
+	var ticketKey []byte
+	if f.cluster.enabled() {
+		if backend, ticketKey, err = openCluster(ctx, f.cluster, f.dataDir, log, metricsReg); err != nil {
+			return err
 		}
-	}()
+		defer func() {
+			if !abandoned {
+				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				defer cancel()
+				if err := backend.Close(cctx); err != nil {
+					log.Warn("giving the cluster lease back", zap.Error(err))
+				}
+			}
+		}()
+		store = backend.KV
+	} else {
+		bolt, err := kv.Open(filepath.Join(f.dataDir, "kv.db"), kv.Options{})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if !abandoned {
+				bolt.Close()
+			}
+		}()
+		store = bolt
+	}
 	eg, err := egress.New(egress.Config{Secrets: secretsFromEnv()})
 	if err != nil {
 		return err
@@ -218,10 +244,9 @@ func serve(ctx context.Context, f serveFlags, log *zap.Logger, stdout io.Writer)
 		}
 		index = chat.Handler(chat.Config{Users: users})
 	}
-	metricsReg := prometheus.NewRegistry()
 	metrics := httpapi.NewMetrics(metricsReg)
 	metricsReg.MustRegister(devModeGauge(f.dev))
-	api, err := httpapi.New(httpapi.Config{
+	apiCfg := httpapi.Config{
 		Engine: engine, Auth: authn, Policies: policies, SigningKey: signingKey, Logger: log,
 		Metrics: metrics, MetricsOnAPI: f.dev && f.metricsAddr == "" && !f.devListenAnywhere,
 		CookieName: f.cookieName, CORSOrigins: f.corsOrigins,
@@ -236,9 +261,17 @@ func serve(ctx context.Context, f serveFlags, log *zap.Logger, stdout io.Writer)
 			AuthorizationServers: mcpAuthServers(f), AllowedHosts: f.mcpAllowedHosts,
 			SessionTimeout: f.mcpSessionTimeout, MaxSessionsPerPrincipal: f.mcpMaxSessions, Version: buildVersion(),
 		},
-	})
+		TicketKey: ticketKey,
+	}
+	if backend != nil {
+		apiCfg.Cluster, apiCfg.CallStore = backend.Node, backend.CallStore
+	}
+	api, err := httpapi.New(apiCfg)
 	if err != nil {
 		return err
+	}
+	if backend != nil {
+		backend.Node.Attach(api)
 	}
 
 	stopProfile, err := startCPUProfile(f.cpuProfile)

@@ -22,6 +22,9 @@ func checkServeFlags(f serveFlags) error {
 	if err := checkMCP(f); err != nil {
 		return err
 	}
+	if err := f.cluster.check(f); err != nil {
+		return err
+	}
 	if f.drainTimeout < 0 {
 		return errors.New("--drain-timeout must not be negative")
 	}

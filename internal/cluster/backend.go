@@ -132,7 +132,7 @@ func (b *Backend) CallStore(local *stream.Registry) (stream.Store, error) {
 		return nil, err
 	}
 	b.calls = c
-	b.Node.UseCalls(c)
+	b.Node.UseCalls(ctx, c)
 	return c, nil
 }
 

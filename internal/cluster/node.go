@@ -165,11 +165,14 @@ func (n *Node) Attach(l Local) {
 	n.local = l
 }
 
-// UseCalls names the call store in which the node ends lost calls.
-func (n *Node) UseCalls(c *Calls) {
+// UseCalls names the call store in which the node ends lost calls, and
+// ends those a previous run of this replica (the same node id) left
+// running: nobody else would, since the id is alive again.
+func (n *Node) UseCalls(ctx context.Context, c *Calls) {
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	n.calls = c
+	n.mu.Unlock()
+	n.reap(ctx, func(node string) bool { return node == n.cfg.ID })
 }
 
 func (n *Node) server() Local {
@@ -216,9 +219,24 @@ func leaseKey(id string) string { return "node." + id }
 // the same id.
 func (n *Node) takeLease(ctx context.Context) error {
 	val, _ := json.Marshal(map[string]any{"started": time.Now().UTC()})
-	rev, err := n.nodes.Create(ctx, leaseKey(n.cfg.ID), val, jetstream.KeyTTL(n.cfg.LeaseTTL))
+	// A replica restarted with the same id waits for its previous lease to
+	// lapse; one still renewed after two TTLs is another live replica.
+	var rev uint64
+	var err error
+	for wait := time.Now().Add(2 * n.cfg.LeaseTTL); ; {
+		rev, err = n.nodes.Create(ctx, leaseKey(n.cfg.ID), val, jetstream.KeyTTL(n.cfg.LeaseTTL))
+		if !errors.Is(err, jetstream.ErrKeyExists) || time.Now().After(wait) {
+			break
+		}
+		n.log.Info("waiting for the previous lease of this node id to lapse", zap.String("node", n.cfg.ID))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(n.cfg.Renew):
+		}
+	}
 	if errors.Is(err, jetstream.ErrKeyExists) {
-		return fmt.Errorf("cluster: node id %q is held by a live replica (or one that stopped less than %v ago); give each replica its own --node-id", n.cfg.ID, n.cfg.LeaseTTL)
+		return fmt.Errorf("cluster: node id %q is held by a live replica; give each replica its own --node-id", n.cfg.ID)
 	}
 	if err != nil {
 		return fmt.Errorf("cluster: taking the lease of node %q: %w", n.cfg.ID, err)
@@ -335,6 +353,8 @@ func (n *Node) watchLoop(ctx context.Context, w jetstream.KeyWatcher) {
 			id := e.Key()[len("node."):]
 			if id != n.cfg.ID {
 				n.log.Warn("lease expired", zap.String("node", id))
+				// (This replica's own calls are never reaped here: its
+				// lease lapsed means it fenced itself first.)
 				n.reap(ctx, func(node string) bool { return node == id })
 			}
 		}
@@ -362,7 +382,7 @@ func (n *Node) reapOrphans(ctx context.Context) {
 		n.log.Warn("listing the leases", zap.Error(err))
 		return
 	}
-	n.reap(ctx, func(node string) bool { return !live[node] })
+	n.reap(ctx, func(node string) bool { return !live[node] && node != n.cfg.ID })
 }
 
 func (n *Node) liveNodes(ctx context.Context) (map[string]bool, error) {
@@ -410,7 +430,7 @@ func (n *Node) reap(ctx context.Context, dead func(node string) bool) {
 			continue
 		}
 		for id, c := range entry.Calls {
-			if !dead(c.Node) || c.Node == n.cfg.ID {
+			if !dead(c.Node) {
 				continue
 			}
 			start := time.Now()
