@@ -41,10 +41,13 @@ run: build plugins
 cluster: plugins
 	examples/cluster/cluster.sh
 
+# The API suite runs twice: on memory and bbolt, then on the cluster
+# backend (an embedded single-node JetStream, docs/cluster.md).
 test: plugins examples/chat/node_modules examples/mcp-clients/node_modules
 	$(GO) vet ./...
 	GOOS=wasip1 GOARCH=wasm $(GO) vet ./sdk/... ./plugins/...
 	$(GO) test -race -count=1 -timeout 30m ./...
+	CAPSTREAM_TEST_BACKEND=jetstream $(GO) test -race -count=1 -timeout 30m ./internal/httpapi
 	cd examples/hello-tool && $(GO) test -count=1 ./... && GOOS=wasip1 GOARCH=wasm $(GO) vet .
 
 # The browser test drives Debian's chromium with playwright-core (never a

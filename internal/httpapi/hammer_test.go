@@ -86,7 +86,7 @@ type hammerSize struct {
 // hammerOp is one request of the hammer and what came of it.
 type hammerOp struct {
 	principal int
-	replica   int // which server it goes to
+	replica   int    // which server it goes to
 	tool      string // whoami or notes
 	input     string
 	note      string // notes add: the note's text

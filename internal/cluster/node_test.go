@@ -1,0 +1,110 @@
+package cluster_test
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/capstream/capstream/internal/cluster"
+	"github.com/capstream/capstream/stream"
+)
+
+// fakeServer records what a node asks of its server.
+type fakeServer struct{ fenced, unfenced atomic.Int32 }
+
+func (f *fakeServer) CancelLocal(id, subject, reason string) bool { return false }
+func (f *fakeServer) Fence()                                      { f.fenced.Add(1) }
+func (f *fakeServer) Unfence()                                    { f.unfenced.Add(1) }
+
+// replica opens a replica's backend on the NATS server at url, with a 1s
+// lease, and its call store.
+func replica(t *testing.T, url, id string) (*cluster.Backend, *cluster.Calls) {
+	t.Helper()
+	b, err := cluster.Open(t.Context(), cluster.Config{URLs: url, Node: cluster.NodeConfig{ID: id, LeaseTTL: time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close(t.Context()) })
+	reg, _ := stream.NewRegistry(stream.RegistryConfig{})
+	s, err := b.CallStore(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, s.(*cluster.Calls)
+}
+
+// TestNodeLost: a replica that stops renewing its lease fences itself
+// first; then a survivor ends its running call with node_lost within the
+// lease plus a margin, and frees its place under the caps.
+func TestNodeLost(t *testing.T) {
+	srv, err := cluster.Embed(cluster.EmbedConfig{Name: "n1", StoreDir: filepath.Join(t.TempDir(), "js"), Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	a, callsA := replica(t, srv.ClientURL(), "a")
+	b, callsB := replica(t, srv.ClientURL(), "b")
+	fake := &fakeServer{}
+	a.Node.Attach(fake)
+
+	const id = "c_lost"
+	if ok, _, err := a.Node.Admit(t.Context(), "alice", id, "slow", 1); err != nil || !ok {
+		t.Fatalf("Admit = %v, %v", ok, err)
+	}
+	log := stream.NewLog(id, stream.LogConfig{})
+	app, err := callsA.Create(t.Context(), stream.Meta{Call: id, Owner: "alice", Tool: "slow"}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.Append("call.started", time.Now(), json.RawMessage(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+
+	// Replica a loses NATS: it renews no more.
+	lost := time.Now()
+	a.Conn.Close()
+	deadline := lost.Add(time.Second + 5*time.Second)
+	var fencedAt time.Time
+	for {
+		if fencedAt.IsZero() && fake.fenced.Load() > 0 {
+			fencedAt = time.Now()
+		}
+		src, err := callsB.Open(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, term := src.Status(); term != nil {
+			var d struct{ Error struct{ Code string } }
+			if json.Unmarshal(term.Data, &d); term.Type != stream.TypeFailed || d.Error.Code != "node_lost" {
+				t.Fatalf("terminal event %s %s, want call.failed node_lost", term.Type, term.Data)
+			}
+			t.Logf("figure: node_lost visible %v after the replica stopped renewing (lease 1s); it fenced itself after %v",
+				time.Since(lost).Round(time.Millisecond), fencedAt.Sub(lost).Round(time.Millisecond))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no terminal event %v after the replica was lost", time.Since(lost))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if fencedAt.IsZero() || fencedAt.After(time.Now()) {
+		t.Fatalf("the lost replica did not fence itself before its call was ended")
+	}
+	// Its place is free: alice may start one call (the cap is 1).
+	waitAdmit := time.Now().Add(5 * time.Second)
+	for {
+		ok, _, err := b.Node.Admit(t.Context(), "alice", "c_next", "echo", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			break
+		}
+		if time.Now().After(waitAdmit) {
+			t.Fatal("the lost call's place under the cap was not freed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
