@@ -202,23 +202,19 @@ func (k *KV) List(ctx context.Context, ns, prefix string, limit int) ([]string, 
 		return nil, err
 	}
 	// The filter's last token must be whole, so the prefix is matched here.
-	lister, err := k.kv.ListKeysFiltered(ctx, "d."+nsToken(ns)+".>")
-	if err != nil {
-		return nil, wrapKV("listing keys", ns, err)
-	}
-	defer lister.Stop()
 	hexPrefix := hex.EncodeToString([]byte(prefix))
 	keys := []string{}
-	for name := range lister.Keys() {
+	err := scanBucket(ctx, k.stream, KVBucket, "d."+nsToken(ns)+".*", func(name string, _ []byte) {
 		tok := name[strings.LastIndexByte(name, '.')+1:]
 		if !strings.HasPrefix(tok, hexPrefix) {
-			continue
+			return
 		}
-		b, err := hex.DecodeString(tok)
-		if err != nil {
-			continue // not written by capstream
+		if b, err := hex.DecodeString(tok); err == nil {
+			keys = append(keys, string(b))
 		}
-		keys = append(keys, string(b))
+	})
+	if err != nil {
+		return nil, wrapKV("listing keys", ns, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, wrapKV("listing keys", ns, err)
@@ -355,6 +351,28 @@ func lastValue(ctx context.Context, st jetstream.Stream, bucket, key string) ([]
 		v = []byte{}
 	}
 	return v, m.Sequence, nil
+}
+
+// scanBucket calls f with each live key of a bucket that matches filter
+// (relative to the bucket, wildcards allowed) and its value, read from the
+// leader one message at a time: a bucket keeps one message per key, and a
+// consumer per listing would cost a cluster-wide proposal each time.
+func scanBucket(ctx context.Context, st jetstream.Stream, bucket, filter string, f func(key string, value []byte)) error {
+	prefix := "$KV." + bucket + "."
+	for seq := uint64(1); ; {
+		m, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(prefix+filter))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		seq = m.Sequence + 1
+		if op := m.Header.Get("KV-Operation"); op == "DEL" || op == "PURGE" {
+			continue
+		}
+		f(strings.TrimPrefix(m.Subject, prefix), m.Data)
+	}
 }
 
 // createOrUpdateStream makes a stream, or brings an existing one to cfg.

@@ -73,7 +73,7 @@ type Node struct {
 	js  jetstream.JetStream
 	m   *Metrics
 
-	nodesSt, capsSt   jetstream.Stream
+	nodesSt, capsSt, keysSt jetstream.Stream
 	nodes, caps, keys jetstream.KeyValue
 
 	cancelSub *nats.Subscription
@@ -87,6 +87,7 @@ type Node struct {
 	leaseRev  uint64
 	renewed   time.Time // last successful renewal
 	fenced    bool
+	capCache  map[string]cachedCap // by cap key: the entry this replica last wrote
 	keysCache []json.RawMessage
 	keysAt    time.Time
 }
@@ -135,7 +136,7 @@ func StartNode(ctx context.Context, js jetstream.JetStream, cfg NodeConfig) (*No
 	if n.capsSt, n.caps, err = openBucket(ctx, js, CapsBucket, cfg.Replicas, 0); err != nil {
 		return nil, err
 	}
-	if _, n.keys, err = openBucket(ctx, js, KeysBucket, cfg.Replicas, 0); err != nil {
+	if n.keysSt, n.keys, err = openBucket(ctx, js, KeysBucket, cfg.Replicas, 0); err != nil {
 		return nil, err
 	}
 	if err := n.takeLease(ctx); err != nil {
@@ -145,7 +146,16 @@ func StartNode(ctx context.Context, js jetstream.JetStream, cfg NodeConfig) (*No
 	if err != nil {
 		return nil, fmt.Errorf("cluster: subscribing to cancel requests: %w", err)
 	}
-	watch, err := n.nodes.Watch(context.Background(), "node.*", jetstream.UpdatesOnly())
+	// The watcher is one consumer for the node's life; a cluster that has
+	// just formed may take a while to make it.
+	var watch jetstream.KeyWatcher
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		watch, err = n.nodes.Watch(context.Background(), "node.*", jetstream.UpdatesOnly())
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	if err != nil {
 		n.cancelSub.Unsubscribe()
 		return nil, fmt.Errorf("cluster: watching the leases: %w", err)
@@ -386,19 +396,9 @@ func (n *Node) reapOrphans(ctx context.Context) {
 }
 
 func (n *Node) liveNodes(ctx context.Context) (map[string]bool, error) {
-	lister, err := n.nodes.ListKeys(ctx)
-	if err != nil {
-		if errors.Is(err, jetstream.ErrNoKeysFound) {
-			return map[string]bool{}, nil
-		}
-		return nil, err
-	}
-	defer lister.Stop()
 	live := map[string]bool{}
-	for k := range lister.Keys() {
-		live[k[len("node."):]] = true
-	}
-	return live, nil
+	err := scanBucket(ctx, n.nodesSt, NodesBucket, "node.*", func(k string, _ []byte) { live[k[len("node."):]] = true })
+	return live, err
 }
 
 // reap ends with node_lost every running call of the replicas dead says
@@ -410,19 +410,11 @@ func (n *Node) reap(ctx context.Context, dead func(node string) bool) {
 	if calls == nil {
 		return
 	}
-	lister, err := n.caps.ListKeys(ctx)
-	if errors.Is(err, jetstream.ErrNoKeysFound) {
-		return
-	}
-	if err != nil {
+	var keys []string
+	if err := scanBucket(ctx, n.capsSt, CapsBucket, "*", func(k string, _ []byte) { keys = append(keys, k) }); err != nil {
 		n.log.Warn("listing running calls", zap.Error(err))
 		return
 	}
-	var keys []string
-	for k := range lister.Keys() {
-		keys = append(keys, k)
-	}
-	lister.Stop()
 	for _, k := range keys {
 		entry, _, err := n.capEntry(ctx, k)
 		if err != nil {
@@ -485,32 +477,91 @@ func (n *Node) capEntry(ctx context.Context, key string) (capEntry, uint64, erro
 }
 
 // update applies f to a subject's entry with a compare-and-set, until it
-// wins or f says to stop.
+// wins or f says to stop. It starts from the entry this replica last wrote,
+// if it has it, and reads the store only when that turns out stale (another
+// replica wrote since): on one replica, or a subject that keeps to one,
+// each admission and release is one request.
 func (n *Node) update(ctx context.Context, subject string, f func(*capEntry) bool) error {
 	key := capKey(subject)
 	for range 1000 {
-		e, rev, err := n.capEntry(ctx, key)
-		if err != nil {
-			return err
+		e, rev, ok := n.cachedCap(key)
+		if !ok {
+			var err error
+			if e, rev, err = n.capEntry(ctx, key); err != nil {
+				return err
+			}
 		}
 		if e.Subject != "" && e.Subject != subject {
 			return fmt.Errorf("cluster: running calls of two subjects under one key")
 		}
 		e.Subject = subject
 		if !f(&e) {
+			if ok {
+				// Decided on what this replica remembers, which another
+				// replica may have changed since (a release): decide
+				// again on what the store holds.
+				n.dropCap(key)
+				continue
+			}
 			return nil
 		}
 		val, _ := json.Marshal(e)
 		uctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
-		_, err = n.caps.Update(uctx, key, val, rev)
+		newRev, err := n.caps.Update(uctx, key, val, rev)
 		cancel()
-		if isConflict(err) {
-			n.m.capConflicts.Inc()
+		switch {
+		case err == nil:
+			n.cacheCap(key, e, newRev)
+		case isConflict(err):
+			n.dropCap(key)
+			if !ok {
+				n.m.capConflicts.Inc()
+			}
 			continue
+		default:
+			n.dropCap(key) // it may or may not have been written
 		}
 		return err
 	}
 	return errContended
+}
+
+// maxCachedCaps bounds the entries a replica remembers; past it, it
+// forgets them all and reads again.
+const maxCachedCaps = 10000
+
+type cachedCap struct {
+	entry capEntry
+	rev   uint64
+}
+
+func (n *Node) cachedCap(key string) (capEntry, uint64, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	c, ok := n.capCache[key]
+	if !ok {
+		return capEntry{}, 0, false
+	}
+	e := capEntry{Subject: c.entry.Subject, Calls: make(map[string]capCall, len(c.entry.Calls)+1)}
+	for id, call := range c.entry.Calls {
+		e.Calls[id] = call
+	}
+	return e, c.rev, true
+}
+
+func (n *Node) cacheCap(key string, e capEntry, rev uint64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.capCache == nil || len(n.capCache) >= maxCachedCaps {
+		n.capCache = map[string]cachedCap{}
+	}
+	n.capCache[key] = cachedCap{entry: e, rev: rev}
+}
+
+func (n *Node) dropCap(key string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	delete(n.capCache, key)
 }
 
 // Admit counts call id of subject, running tool on this replica, against
@@ -635,24 +686,9 @@ func (n *Node) Keys(ctx context.Context) ([]json.RawMessage, error) {
 		return keys, nil
 	}
 	n.mu.Unlock()
-	lister, err := n.keys.ListKeys(ctx)
-	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
-		return nil, err
-	}
-	var names []string
-	if lister != nil {
-		for k := range lister.Keys() {
-			names = append(names, k)
-		}
-		lister.Stop()
-	}
 	keys := []json.RawMessage{}
-	for _, k := range names {
-		e, err := n.keys.Get(ctx, k)
-		if err != nil {
-			continue // deleted meanwhile
-		}
-		keys = append(keys, e.Value())
+	if err := scanBucket(ctx, n.keysSt, KeysBucket, "*", func(_ string, v []byte) { keys = append(keys, v) }); err != nil {
+		return nil, err
 	}
 	n.mu.Lock()
 	n.keysCache, n.keysAt = keys, time.Now()

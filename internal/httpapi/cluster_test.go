@@ -20,7 +20,7 @@ var clusterKey = []byte("ticket key shared by the replicas of the test cluster")
 
 // replicasOf starts n capstream replicas on a three-node JetStream cluster
 // (R3), replica i connected to NATS node i%3, with a 2s lease.
-func replicasOf(t *testing.T, n int, opts ...envOption) []*env {
+func replicasOf(t testing.TB, n int, opts ...envOption) []*env {
 	t.Helper()
 	nodes := clustertest.Trio(t)
 	envs := make([]*env, n)
