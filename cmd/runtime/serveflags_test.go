@@ -124,3 +124,37 @@ func TestMCPAuthServers(t *testing.T) {
 		}
 	}
 }
+
+// TestServeRefusesBadClusterFlags: cluster flags that could not work are
+// refused before anything starts, saying what to change.
+func TestServeRefusesBadClusterFlags(t *testing.T) {
+	dir, secret, _ := operatorKeys(t)
+	short := filepath.Join(t.TempDir(), "short")
+	if err := os.WriteFile(short, []byte("too short"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--node-id", "r1"}, "--node-id applies in a cluster only"},
+		{[]string{"--cluster", "nats://127.0.0.1:1"}, "needs --cluster-secret-file"},
+		{[]string{"--cluster", "http://x", "--cluster-secret-file", secret}, "is not a NATS URL"},
+		{[]string{"--cluster-embed", "--cluster-secret-file", secret, "--node-id", "a.b"}, "--node-id \"a.b\""},
+		{[]string{"--cluster-embed", "--cluster-secret-file", secret, "--cluster-routes", "nats://127.0.0.1:6222"}, "--cluster-routes needs --cluster-listen"},
+		{[]string{"--cluster", "nats://127.0.0.1:1", "--cluster-secret-file", secret, "--cluster-listen", ":6222"}, "configure --cluster-embed"},
+		{[]string{"--cluster-embed", "--cluster-secret-file", secret, "--cluster-lease", "500ms"}, "at least 1s"},
+		{[]string{"--cluster-embed", "--cluster-secret-file", secret, "--dev"}, "--dev runs one node"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			args := append([]string{"serve", "--addr", "127.0.0.1:0", "--plugins", dir, "--data-dir", filepath.Join(t.TempDir(), "data")}, tc.args...)
+			err := run(context.Background(), args, io.Discard, io.Discard)
+			if err == nil {
+				t.Fatal("serve started")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("the error lacks %q: %v", tc.want, err)
+			}
+		})
+	}
+}

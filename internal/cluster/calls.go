@@ -360,6 +360,7 @@ type follower struct {
 	id   string
 	copy *stream.Log
 	next uint64 // the number of the next event to copy
+	at   uint64 // the stream sequence of the last event copied; 0 if unknown
 	done bool
 }
 
@@ -381,7 +382,8 @@ func (f *follower) run(ctx context.Context, live <-chan *nats.Msg) error {
 				return err
 			case ev.Seq < f.next:
 			case ev.Seq == f.next:
-				if err := f.put(ev); err != nil {
+				at, _ := strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64)
+				if err := f.put(ev, at); err != nil {
 					return err
 				}
 			default: // missed live (a slow reader drops): read the store
@@ -401,23 +403,62 @@ func (f *follower) run(ctx context.Context, live <-chan *nats.Msg) error {
 	return nil
 }
 
-func (f *follower) put(ev stream.Event) error {
+// put copies ev, stored at stream sequence at (0: unknown).
+func (f *follower) put(ev stream.Event, at uint64) error {
 	if err := f.copy.Put(ev); err != nil {
 		return err
 	}
 	f.next++
+	f.at = at
 	f.done = stream.IsTerminal(ev.Type)
 	return nil
 }
 
-// catchUp copies the stored events from f.next on: it reads the call's last
-// event from the leader and walks back, each event naming its predecessor,
-// to the next one wanted.
+// catchUp copies the stored events from f.next on, up to the call's last
+// event, which it reads from the leader. It reads forward, copying each
+// event as it comes, when it knows where the next one is (from the call's
+// start, or after an event it copied), or when fewer events lie before it
+// than after; otherwise it walks back from the last, each event naming its
+// predecessor.
 func (f *follower) catchUp(ctx context.Context) error {
-	cur, err := f.c.last(ctx, f.id)
+	last, err := f.c.last(ctx, f.id)
 	if err != nil {
 		return err
 	}
+	if last.ev.Seq < f.next {
+		return nil
+	}
+	if f.at > 0 || f.next == 1 || f.next-1 < last.ev.Seq-f.next {
+		return f.forward(ctx, last)
+	}
+	return f.backward(ctx, last)
+}
+
+// forward copies events by reading the call's subject from f.at on.
+func (f *follower) forward(ctx context.Context, last stored) error {
+	from := f.at + 1
+	for !f.done && f.next <= last.ev.Seq {
+		s, err := f.c.nextFrom(ctx, f.id, from)
+		if err != nil {
+			return err
+		}
+		switch {
+		case s.ev.Seq < f.next: // before where this reader starts
+		case s.ev.Seq == f.next:
+			if err := f.put(s.ev, s.seq); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("cluster: event %d of call %s follows %d: the events between are past retention", s.ev.Seq, f.id, f.next-1)
+		}
+		from = s.seq + 1
+	}
+	return nil
+}
+
+// backward walks back from the last event to the next one wanted.
+func (f *follower) backward(ctx context.Context, cur stored) error {
+	var err error
 	var back []stored
 	for cur.ev.Seq >= f.next {
 		back = append(back, cur)
@@ -432,11 +473,26 @@ func (f *follower) catchUp(ctx context.Context) error {
 		}
 	}
 	for i := len(back) - 1; i >= 0 && !f.done; i-- {
-		if err := f.put(back[i].ev); err != nil {
+		if err := f.put(back[i].ev, back[i].seq); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// nextFrom reads, from the leader, the call's first event stored at or
+// after stream sequence from.
+func (c *Calls) nextFrom(ctx context.Context, id string, from uint64) (stored, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	m, err := c.st.GetMsg(ctx, max(from, 1), jetstream.WithGetMsgSubject(callPrefix+id))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return stored{}, fmt.Errorf("%w: call %s has no event after stream sequence %d", stream.ErrNotFound, id, from)
+	}
+	if err != nil {
+		return stored{}, err
+	}
+	return c.read(ctx, id, m)
 }
 
 // EndLost ends a call that was running on a replica found dead with
