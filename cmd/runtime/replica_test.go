@@ -78,7 +78,6 @@ func (f *clusterFixture) startReplica(t *testing.T, id string, args ...string) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer logFile.Close()
 	pr, pw := io.Pipe()
 	p.cmd = exec.Command(serverBinary(t), append([]string{"serve", "--addr", "127.0.0.1:0", "--plugins", f.plugins,
 		"--policy", f.policy, "--data-dir", filepath.Join(t.TempDir(), "data"), "--cache-dir", testwasm.CacheDir(),
@@ -91,6 +90,7 @@ func (f *clusterFixture) startReplica(t *testing.T, id string, args ...string) *
 	go func() {
 		p.cmd.Wait()
 		pw.Close()
+		logFile.Close()
 		close(p.exited)
 	}()
 	t.Cleanup(func() {

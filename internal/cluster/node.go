@@ -74,7 +74,7 @@ type Node struct {
 	m   *Metrics
 
 	nodesSt, capsSt, keysSt jetstream.Stream
-	nodes, caps, keys jetstream.KeyValue
+	nodes, caps, keys       jetstream.KeyValue
 
 	cancelSub *nats.Subscription
 	loops     context.Context // done when the node stops
