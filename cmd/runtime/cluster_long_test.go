@@ -9,11 +9,16 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/capstream/capstream/internal/cluster/clustertest"
+	"github.com/capstream/capstream/internal/testwasm"
 )
 
 // TestLongReplicaKilledMidStreams: the replica running 50 streaming calls
@@ -135,4 +140,137 @@ func TestLongReplicaStoppedIsFenced(t *testing.T) {
 	if !strings.Contains(string(log), "fenced") {
 		t.Fatal("the continued replica's log does not say it fenced itself")
 	}
+}
+
+// natsProcess is a nats-server child process, one node of a cluster.
+type natsProcess struct {
+	name, url string
+	cmd       *exec.Cmd
+	exited    chan struct{}
+}
+
+var natsBuilt struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// natsServerBinary builds nats-server, the version go.mod pins.
+func natsServerBinary(t *testing.T) string {
+	natsBuilt.once.Do(func() {
+		natsBuilt.path = filepath.Join(testwasm.BuildDir(t), "nats-server")
+		cmd := exec.Command("go", "build", "-o", natsBuilt.path, "github.com/nats-io/nats-server/v2")
+		cmd.Dir = testwasm.Root(t)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			natsBuilt.err = fmt.Errorf("go build nats-server: %v\n%s", err, out)
+		}
+	})
+	if natsBuilt.err != nil {
+		t.Fatal(natsBuilt.err)
+	}
+	return natsBuilt.path
+}
+
+// natsTrio starts three nats-server processes clustered on loopback.
+func natsTrio(t *testing.T) []*natsProcess {
+	bin := natsServerBinary(t)
+	ports := clustertest.FreePorts(t, 6)
+	var routes []string
+	for i := range 3 {
+		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", ports[3+i]))
+	}
+	var out []*natsProcess
+	for i := range 3 {
+		dir := t.TempDir()
+		conf := fmt.Sprintf("server_name: n%d\nlisten: 127.0.0.1:%d\nmax_payload: 4MB\njetstream { store_dir: %q }\n"+
+			"cluster { name: test, listen: 127.0.0.1:%d, routes: [%s] }\n", i+1, ports[i], dir, ports[3+i], strings.Join(routes, ", "))
+		file := filepath.Join(dir, "nats.conf")
+		if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		p := &natsProcess{name: fmt.Sprintf("n%d", i+1), url: fmt.Sprintf("nats://127.0.0.1:%d", ports[i]), exited: make(chan struct{})}
+		p.cmd = exec.Command(bin, "-c", file)
+		if err := p.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { p.cmd.Wait(); close(p.exited) }()
+		t.Cleanup(func() { p.cmd.Process.Kill(); <-p.exited })
+		out = append(out, p)
+	}
+	return out
+}
+
+// TestLongNATSLeaderKilled: the NATS node that leads the call stream is
+// killed (SIGKILL) while calls stream from two replicas; appends stall for
+// the election and go on: every call's stream has each event once, in
+// order, and exactly one terminal event (completed, or timeout for a call
+// whose deadline the stall used up).
+func TestLongNATSLeaderKilled(t *testing.T) {
+	nodes := natsTrio(t)
+	var urls []string
+	for _, n := range nodes {
+		urls = append(urls, n.url)
+	}
+	f := newClusterFixture(t)
+	f.nats = strings.Join(urls, ",")
+	// A lease longer than a NATS leader election (4-9 s): the replicas
+	// ride it out instead of fencing themselves (docs/cluster.md).
+	a := f.startReplica(t, "a", "--cluster-lease", "20s")
+	b := f.startReplica(t, "b", "--cluster-lease", "20s")
+
+	js := clustertest.Connect(t, f.nats)
+	info, err := js.Stream(t.Context(), "CAPSTREAM_CALLS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader := info.CachedInfo().Cluster.Leader
+
+	const calls = 20
+	streams := make([]callStream, calls)
+	var wg sync.WaitGroup
+	started := make(chan struct{}, calls)
+	for i := range calls {
+		base := []string{a.url, b.url}[i%2]
+		tok := f.token(t, fmt.Sprintf("user-%02d", i))
+		wg.Go(func() {
+			resp, err := postCall(http.DefaultClient, base, tok, "slow", `{"steps":30,"delayMs":100}`)
+			if err != nil {
+				streams[i].Err = err
+				started <- struct{}{}
+				return
+			}
+			defer resp.Body.Close()
+			started <- struct{}{}
+			streams[i] = readCallStream(resp.Body)
+		})
+	}
+	for range calls {
+		<-started
+	}
+	time.Sleep(time.Second)
+	for _, n := range nodes {
+		if n.name == leader {
+			n.cmd.Process.Signal(syscall.SIGKILL)
+			t.Logf("killed the stream leader %s", leader)
+		}
+	}
+	wg.Wait()
+	outcomes := map[string]int{}
+	for i, s := range streams {
+		if s.Err != nil { // a gap, a repeat, no terminal event or two
+			t.Fatalf("call %d: %v", i, s.Err)
+		}
+		term, _ := s.Terminal()
+		var d struct{ Error struct{ Code string } }
+		json.Unmarshal(term.Data, &d)
+		outcomes[strings.TrimSuffix(term.Type+" "+d.Error.Code, " ")]++
+	}
+	t.Logf("outcomes: %v", outcomes)
+	var stall time.Duration
+	for _, s := range streams {
+		for j := 1; j < len(s.Events); j++ {
+			stall = max(stall, s.Events[j].At.Sub(s.Events[j-1].At))
+		}
+	}
+	t.Logf("figure: %d calls across the leader's death, each event once and one outcome each; the longest gap between two events of a call %v", calls, stall.Round(time.Millisecond))
 }

@@ -49,7 +49,9 @@ type CallsConfig struct {
 	// MaxAge is how long an event is kept: at least the longest call plus
 	// the retention of finished calls. Zero: 70 minutes.
 	MaxAge time.Duration
-	// Timeout bounds one request to JetStream. Zero: 5s.
+	// Timeout bounds one request to JetStream: an append unanswered that
+	// long is read back and retried, which is how a writer moves on to a
+	// newly elected leader. Zero: 2s.
 	Timeout time.Duration
 	// AppendBudget is how long an append retries while JetStream does not
 	// answer (a leader election takes up to about 10s) before the call's
@@ -95,7 +97,7 @@ func OpenCalls(ctx context.Context, js jetstream.JetStream, local *stream.Regist
 		cfg.MaxAge = 70 * time.Minute
 	}
 	if cfg.Timeout == 0 {
-		cfg.Timeout = 5 * time.Second
+		cfg.Timeout = 2 * time.Second
 	}
 	if cfg.AppendBudget == 0 {
 		cfg.AppendBudget = 30 * time.Second

@@ -233,7 +233,9 @@ func (n *Node) takeLease(ctx context.Context) error {
 	// lapse; one still renewed after two TTLs is another live replica.
 	var rev uint64
 	var err error
+	var sent time.Time
 	for wait := time.Now().Add(2 * n.cfg.LeaseTTL); ; {
+		sent = time.Now()
 		rev, err = n.nodes.Create(ctx, leaseKey(n.cfg.ID), val, jetstream.KeyTTL(n.cfg.LeaseTTL))
 		if !errors.Is(err, jetstream.ErrKeyExists) || time.Now().After(wait) {
 			break
@@ -252,7 +254,7 @@ func (n *Node) takeLease(ctx context.Context) error {
 		return fmt.Errorf("cluster: taking the lease of node %q: %w", n.cfg.ID, err)
 	}
 	n.mu.Lock()
-	n.leaseRev, n.renewed = rev, time.Now()
+	n.leaseRev, n.renewed = rev, sent
 	n.mu.Unlock()
 	n.m.lease.Set(1)
 	return nil
@@ -265,8 +267,14 @@ func (n *Node) renew(ctx context.Context) error {
 	n.mu.Lock()
 	rev := n.leaseRev
 	n.mu.Unlock()
-	val, _ := json.Marshal(map[string]any{"renewed": time.Now().UTC()})
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
+	// The time before sending: the server stamps the renewal later, so the
+	// replica's own deadline (this plus FenceAfter) always comes before the
+	// lease's expiry as its peers see it.
+	sent := time.Now()
+	val, _ := json.Marshal(map[string]any{"renewed": sent.UTC()})
+	// Unanswered within a renewal interval (a NATS leader election), try
+	// again at the next.
+	ctx, cancel := context.WithTimeout(ctx, min(n.cfg.Timeout, n.cfg.Renew))
 	defer cancel()
 	ack, err := n.js.Publish(ctx, "$KV."+NodesBucket+"."+leaseKey(n.cfg.ID), val,
 		jetstream.WithMsgTTL(n.cfg.LeaseTTL), jetstream.WithExpectLastSequencePerSubject(rev))
@@ -274,7 +282,7 @@ func (n *Node) renew(ctx context.Context) error {
 		return err
 	}
 	n.mu.Lock()
-	n.leaseRev, n.renewed = ack.Sequence, time.Now()
+	n.leaseRev, n.renewed = ack.Sequence, sent
 	n.mu.Unlock()
 	return nil
 }
