@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -273,4 +274,133 @@ func TestLongNATSLeaderKilled(t *testing.T) {
 		}
 	}
 	t.Logf("figure: %d calls across the leader's death, each event once and one outcome each; the longest gap between two events of a call %v", calls, stall.Round(time.Millisecond))
+}
+
+// tcpProxy forwards connections to a target until cut, and again once
+// restored, on the same address.
+type tcpProxy struct {
+	addr, target string
+	mu           sync.Mutex
+	ln           net.Listener
+	conns        []net.Conn
+}
+
+func newTCPProxy(t *testing.T, target string) *tcpProxy {
+	p := &tcpProxy{target: target}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.addr = ln.Addr().String()
+	p.serve(ln)
+	t.Cleanup(p.cut)
+	return p
+}
+
+func (p *tcpProxy) serve(ln net.Listener) {
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", p.target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, u)
+			p.mu.Unlock()
+			go func() { io.Copy(u, c); u.Close() }()
+			go func() { io.Copy(c, u); c.Close() }()
+		}
+	}()
+}
+
+// cut closes the listener and every connection: a partition.
+func (p *tcpProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// restore accepts connections again.
+func (p *tcpProxy) restore(t *testing.T) {
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.serve(ln)
+}
+
+// TestLongReplicaPartitioned: replica a reaches NATS only through a proxy,
+// which is cut while a call streams from a. It fences itself (it cannot
+// renew), b ends the call node_lost; when the proxy is restored a cannot
+// append to the call, serves again under a new lease, and the call keeps
+// its one terminal event.
+func TestLongReplicaPartitioned(t *testing.T) {
+	f := newClusterFixture(t)
+	nodes := strings.Split(f.nats, ",")
+	proxy := newTCPProxy(t, strings.TrimPrefix(nodes[0], "nats://"))
+	a := f.startReplica(t, "a", "--cluster", "nats://"+proxy.addr)
+	b := f.startReplica(t, "b")
+	tok := f.token(t, "alice")
+	resp, err := postCall(http.DefaultClient, a.url, tok, "slow", `{"steps":200,"delayMs":50}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	id := strings.TrimPrefix(resp.Header.Get("Location"), "/v1/calls/")
+	br := bufio.NewReader(resp.Body)
+	for line := ""; !strings.HasPrefix(line, "event: host.progress"); {
+		if line, err = br.ReadString('\n'); err != nil {
+			t.Fatal(err)
+		}
+	}
+	proxy.cut()
+	cut := time.Now()
+	s := getEvents(t, b.url, tok, id)
+	if term, _ := s.Terminal(); s.Err != nil || !strings.Contains(string(term.Data), "node_lost") {
+		t.Fatalf("on b: %v, terminal %s %s; want node_lost", s.Err, term.Type, term.Data)
+	}
+	t.Logf("figure: node_lost %v after the partition (lease 2s)", time.Since(cut).Round(time.Millisecond))
+	// a fenced itself: its stream of the call ended without a terminal event.
+	rest, _ := io.ReadAll(br)
+	if strings.Contains(string(rest), "event: call.") {
+		t.Fatalf("a wrote a terminal event to its stream during the partition: %s", rest)
+	}
+	proxy.restore(t)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r, err := http.Get(a.url + "/readyz")
+		if err == nil {
+			r.Body.Close()
+			if r.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a did not become ready again within 30s of the partition's end")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second) // anything a buffered while cut has reached NATS by now
+	if again := getEvents(t, b.url, tok, id); again.Err != nil || len(again.Events) != len(s.Events) {
+		t.Fatalf("the call read again: %d events, %v; want the same %d", len(again.Events), again.Err, len(s.Events))
+	}
+	log, _ := os.ReadFile(a.log)
+	if !strings.Contains(string(log), "fenced") {
+		t.Fatal("a's log does not say it fenced itself")
+	}
 }

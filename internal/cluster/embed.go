@@ -44,6 +44,9 @@ type EmbedConfig struct {
 	ClusterName   string
 	ClusterListen string
 	Routes        []string
+	// NoAdvertise keeps the node from telling clients of its peers'
+	// addresses, so that a client reaches only the servers it was given.
+	NoAdvertise bool
 	// Logger receives the server's logs, named "nats". Nil: none.
 	Logger *zap.Logger
 }
@@ -79,7 +82,7 @@ func Embed(cfg EmbedConfig) (*server.Server, error) {
 		if name == "" {
 			name = "capstream"
 		}
-		opts.Cluster = server.ClusterOpts{Name: name, Host: host, Port: port}
+		opts.Cluster = server.ClusterOpts{Name: name, Host: host, Port: port, NoAdvertise: cfg.NoAdvertise}
 		for _, r := range cfg.Routes {
 			u, err := url.Parse(r)
 			if err != nil || u.Host == "" {

@@ -29,7 +29,9 @@ func Single(t testing.TB) *server.Server {
 }
 
 // Trio starts a three-node JetStream cluster on loopback, shut down when
-// the test ends. Each node's ClientURL is where to connect.
+// the test ends. Each node's ClientURL is where to connect. The nodes do
+// not advertise each other to clients: a client reaches only the URLs it
+// is given (a test can put a proxy in between).
 func Trio(t testing.TB) []*server.Server {
 	t.Helper()
 	ports := FreePorts(t, 3)
@@ -44,6 +46,7 @@ func Trio(t testing.TB) []*server.Server {
 			srv, err := cluster.Embed(cluster.EmbedConfig{
 				Name: fmt.Sprintf("n%d", i+1), StoreDir: filepath.Join(t.TempDir(), "js"),
 				Listen: "127.0.0.1:0", ClusterName: "test", ClusterListen: fmt.Sprintf("127.0.0.1:%d", ports[i]), Routes: routes,
+				NoAdvertise: true,
 			})
 			servers[i] = srv
 			errs <- err
