@@ -404,3 +404,35 @@ func TestLongReplicaPartitioned(t *testing.T) {
 		t.Fatal("a's log does not say it fenced itself")
 	}
 }
+
+// TestLongNodeLostDefaultLease measures node_lost with the default lease
+// (10 s): a replica killed mid-call, the call read on the other replica.
+func TestLongNodeLostDefaultLease(t *testing.T) {
+	f := newClusterFixture(t)
+	a := f.startReplica(t, "a", "--cluster-lease", "10s")
+	b := f.startReplica(t, "b", "--cluster-lease", "10s")
+	tok := f.token(t, "alice")
+	resp, err := postCall(http.DefaultClient, a.url, tok, "slow", `{"steps":50,"delayMs":100}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	id := strings.TrimPrefix(resp.Header.Get("Location"), "/v1/calls/")
+	br := bufio.NewReader(resp.Body)
+	for line := ""; !strings.HasPrefix(line, "event: host.progress"); {
+		if line, err = br.ReadString('\n'); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.signal(t, syscall.SIGKILL)
+	killed := time.Now()
+	s := getEvents(t, b.url, tok, id)
+	took := time.Since(killed)
+	if term, _ := s.Terminal(); s.Err != nil || !strings.Contains(string(term.Data), "node_lost") {
+		t.Fatalf("on b: %v, terminal %s %s; want node_lost", s.Err, term.Type, term.Data)
+	}
+	if took > 15*time.Second {
+		t.Fatalf("node_lost %v after kill -9 with the default lease; the target is 15 s", took)
+	}
+	t.Logf("figure: node_lost %v after kill -9 with the default 10 s lease", took.Round(time.Millisecond))
+}

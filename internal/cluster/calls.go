@@ -194,13 +194,17 @@ func (c *Calls) message(e stream.Event, m stream.Meta, prev uint64, writer strin
 }
 
 // publish stores e if the call's last stored event is still at stream
-// sequence prev, and returns e's stream sequence. When JetStream does not
-// answer, the append may or may not have been stored; publish reads back
-// the call's last event to tell, and retries within the append budget. It
-// fails wrapping stream.ErrFenced if another writer appended meanwhile.
+// sequence prev, and returns e's stream sequence. After a failed attempt
+// it reads back the call's last event: if it is e, written by this writer
+// (an attempt whose ack was lost), it is done; if another writer appended
+// after prev, it fails wrapping stream.ErrFenced; if the last event is
+// still the one at prev, the attempt may be in flight or lost (a
+// replicated stream also refuses an append while another of the subject is
+// in flight), so it tries again, within the append budget.
 func (c *Calls) publish(msg *nats.Msg, e stream.Event, prev uint64) (uint64, error) {
+	writer := msg.Header.Get(hWriter)
 	deadline := time.Now().Add(c.cfg.AppendBudget)
-	backoff := 50 * time.Millisecond
+	backoff := 20 * time.Millisecond
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeout)
 		ack, err := c.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(prev))
@@ -208,15 +212,13 @@ func (c *Calls) publish(msg *nats.Msg, e stream.Event, prev uint64) (uint64, err
 		if err == nil {
 			return ack.Sequence, nil
 		}
-		// A conflict may be this very event, stored by an attempt whose
-		// ack was lost; anything else may have been stored too.
-		if seq, ok := c.stored(e.Call, msg.Header.Get(hWriter), e.Seq); ok {
-			return seq, nil
-		}
-		if isConflict(err) {
-			return 0, fmt.Errorf("%w: %w", stream.ErrFenced, err)
-		}
-		if time.Now().After(deadline) {
+		last, ours, rerr := c.lastWrite(e.Call, writer, e.Seq)
+		switch {
+		case rerr == nil && ours:
+			return last, nil
+		case rerr == nil && last != prev:
+			return 0, fmt.Errorf("%w: event %d of %s: %w", stream.ErrFenced, e.Seq, e.Call, err)
+		case time.Now().After(deadline):
 			return 0, fmt.Errorf("cluster: storing event %d of %s: %w", e.Seq, e.Call, err)
 		}
 		time.Sleep(backoff)
@@ -224,16 +226,19 @@ func (c *Calls) publish(msg *nats.Msg, e stream.Event, prev uint64) (uint64, err
 	}
 }
 
-// stored reports whether the call's last stored event is event seq of
-// writer, and its stream sequence.
-func (c *Calls) stored(id, writer string, seq uint64) (uint64, bool) {
+// lastWrite reads the call's last stored event and reports its stream
+// sequence (0 if the call has none) and whether it is event seq of writer.
+func (c *Calls) lastWrite(id, writer string, seq uint64) (uint64, bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeout)
 	defer cancel()
 	m, err := c.st.GetLastMsgForSubject(ctx, callPrefix+id)
-	if err != nil || m.Header.Get(hWriter) != writer || m.Header.Get(hSeq) != strconv.FormatUint(seq, 10) {
-		return 0, false
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, false, nil
 	}
-	return m.Sequence, true
+	if err != nil {
+		return 0, false, err
+	}
+	return m.Sequence, m.Header.Get(hWriter) == writer && m.Header.Get(hSeq) == strconv.FormatUint(seq, 10), nil
 }
 
 // stored is an event read from the store, with where it is.
