@@ -117,32 +117,15 @@ func (l *Log) Prepare(typ string, t time.Time, data json.RawMessage) (Event, err
 // add appends e, numbering it if its Seq is 0 and else checking that Seq is
 // the next number.
 func (l *Log) add(e Event) (Event, error) {
-	numbered := e.Seq != 0
-	e, err := l.check(e)
+	e, err := l.valid(e)
 	if err != nil {
 		return Event{}, err
 	}
 	terminal := IsTerminal(e.Type)
 	l.mu.Lock()
-	if l.terminal || l.lost != nil {
-		err := l.lost
-		if l.terminal {
-			err = ErrClosed
-		}
+	if e, err = l.next(e); err != nil {
 		l.mu.Unlock()
 		return Event{}, err
-	}
-	// Checked above, but another producer may have appended since.
-	switch next := l.base + uint64(len(l.events)) + 1; {
-	case !numbered:
-		e.Seq = next
-	case e.Seq != next:
-		l.mu.Unlock()
-		return Event{}, fmt.Errorf("%w: event %d where %d comes next", ErrOutOfOrder, e.Seq, next)
-	}
-	if !terminal && l.over(int64(len(e.Type)+len(e.Data))) {
-		l.mu.Unlock()
-		return Event{}, ErrFull
 	}
 	l.events = append(l.events, e)
 	l.bytes += int64(len(e.Type) + len(e.Data))
@@ -168,6 +151,18 @@ func (l *Log) add(e Event) (Event, error) {
 // check validates e and returns it as the log would append it now:
 // numbered (if its Seq is 0), in UTC, its data compacted.
 func (l *Log) check(e Event) (Event, error) {
+	e, err := l.valid(e)
+	if err != nil {
+		return Event{}, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.next(e)
+}
+
+// valid checks what an event holds, and returns it in UTC with its data
+// compacted.
+func (l *Log) valid(e Event) (Event, error) {
 	if err := checkType(e.Type); err != nil {
 		return Event{}, err
 	}
@@ -182,8 +177,12 @@ func (l *Log) check(e Event) (Event, error) {
 		return Event{}, err
 	}
 	e.Time, e.Data = e.Time.UTC(), data
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	return e, nil
+}
+
+// next returns e numbered (if its Seq is 0), or an error if it cannot come
+// next in the log. The caller holds l.mu.
+func (l *Log) next(e Event) (Event, error) {
 	switch next := l.base + uint64(len(l.events)) + 1; {
 	case l.terminal:
 		return Event{}, ErrClosed
