@@ -90,18 +90,7 @@ func TestLongReplicaStoppedIsFenced(t *testing.T) {
 	a := f.startReplica(t, "a")
 	b := f.startReplica(t, "b")
 	tok := f.token(t, "alice")
-	resp, err := postCall(http.DefaultClient, a.url, tok, "slow", `{"steps":200,"delayMs":100}`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	id := strings.TrimPrefix(resp.Header.Get("Location"), "/v1/calls/")
-	br := bufio.NewReader(resp.Body)
-	for line := ""; !strings.HasPrefix(line, "event: host.progress"); {
-		if line, err = br.ReadString('\n'); err != nil {
-			t.Fatal(err)
-		}
-	}
+	id, br := streamUntilProgress(t, a.url, tok, `{"steps":200,"delayMs":100}`)
 	a.signal(t, syscall.SIGSTOP)
 	stopped := time.Now()
 	s := getEvents(t, b.url, tok, id)
@@ -119,20 +108,7 @@ func TestLongReplicaStoppedIsFenced(t *testing.T) {
 	if strings.Contains(string(rest), "event: call.") || !strings.Contains(string(rest), `"code":"resume"`) {
 		t.Fatalf("a's own stream after SIGCONT: %s; want stream.error resume and no terminal event", rest)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		r, err := http.Get(a.url + "/readyz")
-		if err == nil {
-			r.Body.Close()
-			if r.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the continued replica did not become ready again within 20s")
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitReady(t, a.url, 20*time.Second)
 	again := getEvents(t, a.url, tok, id)
 	if again.Err != nil || len(again.Events) != len(s.Events) {
 		t.Fatalf("the call read on a after: %d events, %v; want the %d read on b", len(again.Events), again.Err, len(s.Events))
@@ -356,18 +332,7 @@ func TestLongReplicaPartitioned(t *testing.T) {
 	a := f.startReplica(t, "a", "--cluster", "nats://"+proxy.addr)
 	b := f.startReplica(t, "b")
 	tok := f.token(t, "alice")
-	resp, err := postCall(http.DefaultClient, a.url, tok, "slow", `{"steps":200,"delayMs":50}`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	id := strings.TrimPrefix(resp.Header.Get("Location"), "/v1/calls/")
-	br := bufio.NewReader(resp.Body)
-	for line := ""; !strings.HasPrefix(line, "event: host.progress"); {
-		if line, err = br.ReadString('\n'); err != nil {
-			t.Fatal(err)
-		}
-	}
+	id, br := streamUntilProgress(t, a.url, tok, `{"steps":200,"delayMs":50}`)
 	proxy.cut()
 	cut := time.Now()
 	s := getEvents(t, b.url, tok, id)
@@ -381,20 +346,7 @@ func TestLongReplicaPartitioned(t *testing.T) {
 		t.Fatalf("a wrote a terminal event to its stream during the partition: %s", rest)
 	}
 	proxy.restore(t)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		r, err := http.Get(a.url + "/readyz")
-		if err == nil {
-			r.Body.Close()
-			if r.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("a did not become ready again within 30s of the partition's end")
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitReady(t, a.url, 30*time.Second)
 	time.Sleep(2 * time.Second) // anything a buffered while cut has reached NATS by now
 	if again := getEvents(t, b.url, tok, id); again.Err != nil || len(again.Events) != len(s.Events) {
 		t.Fatalf("the call read again: %d events, %v; want the same %d", len(again.Events), again.Err, len(s.Events))
@@ -412,18 +364,7 @@ func TestLongNodeLostDefaultLease(t *testing.T) {
 	a := f.startReplica(t, "a", "--cluster-lease", "10s")
 	b := f.startReplica(t, "b", "--cluster-lease", "10s")
 	tok := f.token(t, "alice")
-	resp, err := postCall(http.DefaultClient, a.url, tok, "slow", `{"steps":50,"delayMs":100}`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	id := strings.TrimPrefix(resp.Header.Get("Location"), "/v1/calls/")
-	br := bufio.NewReader(resp.Body)
-	for line := ""; !strings.HasPrefix(line, "event: host.progress"); {
-		if line, err = br.ReadString('\n'); err != nil {
-			t.Fatal(err)
-		}
-	}
+	id, _ := streamUntilProgress(t, a.url, tok, `{"steps":50,"delayMs":100}`)
 	a.signal(t, syscall.SIGKILL)
 	killed := time.Now()
 	s := getEvents(t, b.url, tok, id)

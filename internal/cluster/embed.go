@@ -36,7 +36,8 @@ type EmbedConfig struct {
 	// StoreDir holds JetStream's files.
 	StoreDir string
 	// Listen is the client address, host:port (port 0: any free one).
-	// Empty: no client listener; connect in-process (see Conn).
+	// Empty: clients connect in process only (a node with routes still
+	// listens on a loopback port: nats-server routes only then).
 	Listen string
 	// ClusterName and ClusterListen make the server a cluster node that
 	// accepts routes on ClusterListen (host:port); Routes are the routes
@@ -66,8 +67,15 @@ func Embed(cfg EmbedConfig) (*server.Server, error) {
 		NoLog:      cfg.Logger == nil,
 		DontListen: cfg.Listen == "",
 	}
-	if cfg.Listen != "" {
-		host, port, err := splitHostPort("listen", cfg.Listen)
+	listen := cfg.Listen
+	if listen == "" && cfg.ClusterListen != "" {
+		// nats-server accepts no routes without its client listener: one
+		// on loopback, at any port, reachable from this machine only.
+		listen = "127.0.0.1:0"
+		opts.DontListen = false
+	}
+	if listen != "" {
+		host, port, err := splitHostPort("listen", listen)
 		if err != nil {
 			return nil, err
 		}
