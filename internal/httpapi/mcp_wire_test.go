@@ -406,7 +406,18 @@ func TestMCPResumeAfterDrop(t *testing.T) {
 	}
 	resp.Body.Close() // the connection drops after two progress notifications
 
-	get := e.do("GET", "/mcp", alice(t), "", append([]string{"Accept", "text/event-stream", "Last-Event-ID", lastID}, session...)...)
+	// Until the server notices the drop, at its next write, the stream is
+	// still being served: the SDK answers a resume 409, and a client tries
+	// again (docs/mcp.md).
+	var get *http.Response
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		get = e.do("GET", "/mcp", alice(t), "", append([]string{"Accept", "text/event-stream", "Last-Event-ID", lastID}, session...)...)
+		if get.StatusCode != http.StatusConflict || time.Now().After(deadline) {
+			break
+		}
+		get.Body.Close()
+		time.Sleep(50 * time.Millisecond)
+	}
 	if get.StatusCode != 200 {
 		t.Fatalf("resume: %s", get.Status)
 	}
