@@ -55,14 +55,8 @@ func TestLongReplicaKilledMidStreams(t *testing.T) {
 	var slowest time.Duration
 	for i, id := range ids {
 		s := getEvents(t, b.url, tokens[i], id)
-		if s.Err != nil {
-			t.Fatalf("call %d on b: %v", i, s.Err)
-		}
+		wantNodeLost(t, fmt.Sprintf("call %d on b", i), s)
 		term, _ := s.Terminal()
-		var d struct{ Error struct{ Code string } }
-		if json.Unmarshal(term.Data, &d); term.Type != "call.failed" || d.Error.Code != "node_lost" {
-			t.Fatalf("call %d ended %s %s, want call.failed node_lost", i, term.Type, term.Data)
-		}
 		slowest = max(slowest, term.At.Sub(killed))
 	}
 	wg.Wait()
@@ -94,13 +88,7 @@ func TestLongReplicaStoppedIsFenced(t *testing.T) {
 	a.signal(t, syscall.SIGSTOP)
 	stopped := time.Now()
 	s := getEvents(t, b.url, tok, id)
-	if s.Err != nil {
-		t.Fatalf("stream on b: %v", s.Err)
-	}
-	term, _ := s.Terminal()
-	if !strings.Contains(string(term.Data), "node_lost") {
-		t.Fatalf("terminal event %s %s, want node_lost", term.Type, term.Data)
-	}
+	wantNodeLost(t, "the call read on b", s)
 	t.Logf("figure: node_lost %v after SIGSTOP (lease 2s)", time.Since(stopped).Round(time.Millisecond))
 	a.signal(t, syscall.SIGCONT)
 
@@ -336,9 +324,7 @@ func TestLongReplicaPartitioned(t *testing.T) {
 	proxy.cut()
 	cut := time.Now()
 	s := getEvents(t, b.url, tok, id)
-	if term, _ := s.Terminal(); s.Err != nil || !strings.Contains(string(term.Data), "node_lost") {
-		t.Fatalf("on b: %v, terminal %s %s; want node_lost", s.Err, term.Type, term.Data)
-	}
+	wantNodeLost(t, "the call read on b", s)
 	t.Logf("figure: node_lost %v after the partition (lease 2s)", time.Since(cut).Round(time.Millisecond))
 	// a fenced itself: its stream of the call ended without a terminal event.
 	rest, _ := io.ReadAll(br)
@@ -369,9 +355,7 @@ func TestLongNodeLostDefaultLease(t *testing.T) {
 	killed := time.Now()
 	s := getEvents(t, b.url, tok, id)
 	took := time.Since(killed)
-	if term, _ := s.Terminal(); s.Err != nil || !strings.Contains(string(term.Data), "node_lost") {
-		t.Fatalf("on b: %v, terminal %s %s; want node_lost", s.Err, term.Type, term.Data)
-	}
+	wantNodeLost(t, "the call read on b", s)
 	if took > 15*time.Second {
 		t.Fatalf("node_lost %v after kill -9 with the default lease; the target is 15 s", took)
 	}

@@ -193,14 +193,7 @@ func TestReplicaKilled(t *testing.T) {
 	killed := time.Now()
 	s := getEvents(t, b.url, tok, id)
 	took := time.Since(killed)
-	if s.Err != nil {
-		t.Fatalf("stream on b: %v", s.Err)
-	}
-	term, _ := s.Terminal()
-	var d struct{ Error struct{ Code string } }
-	if json.Unmarshal(term.Data, &d); term.Type != "call.failed" || d.Error.Code != "node_lost" {
-		t.Fatalf("terminal event %s %s, want call.failed node_lost", term.Type, term.Data)
-	}
+	wantNodeLost(t, "the call read on b", s)
 	if took > 2*time.Second+5*time.Second {
 		t.Fatalf("node_lost seen %v after the kill; the lease is 2s", took)
 	}
@@ -295,5 +288,19 @@ func TestEmbeddedCluster(t *testing.T) {
 		if !strings.Contains(string(body), m) {
 			t.Errorf("metrics lack %q", m)
 		}
+	}
+}
+
+// wantNodeLost fails the test unless s is a whole, valid stream that ends
+// with call.failed, code node_lost.
+func wantNodeLost(t *testing.T, what string, s callStream) {
+	t.Helper()
+	if s.Err != nil {
+		t.Fatalf("%s: %v", what, s.Err)
+	}
+	term, _ := s.Terminal()
+	var d struct{ Error struct{ Code string } }
+	if json.Unmarshal(term.Data, &d); term.Type != "call.failed" || d.Error.Code != "node_lost" {
+		t.Fatalf("%s ended %s %s, want call.failed node_lost", what, term.Type, term.Data)
 	}
 }

@@ -55,7 +55,6 @@ type Backend struct {
 
 	cfg     Config
 	metrics *Metrics
-	calls   *Calls
 }
 
 // Open connects to NATS (starting the embedded server first, if any),
@@ -131,7 +130,6 @@ func (b *Backend) CallStore(local *stream.Registry) (stream.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.calls = c
 	b.Node.UseCalls(ctx, c)
 	return c, nil
 }

@@ -236,7 +236,7 @@ func (s *Store) List(ctx context.Context, ns, prefix string, limit int) ([]strin
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := validateNamespace(ns); err != nil {
+	if err := CheckNamespace(ns); err != nil {
 		return nil, err
 	}
 	keys := []string{}
@@ -264,7 +264,7 @@ func (s *Store) List(ctx context.Context, ns, prefix string, limit int) ([]strin
 // Usage returns the bytes namespace ns uses: the sum of len(key)+len(value)
 // over its keys, the figure Set checks against the quota.
 func (s *Store) Usage(ns string) (int64, error) {
-	if err := validateNamespace(ns); err != nil {
+	if err := CheckNamespace(ns); err != nil {
 		return 0, err
 	}
 	var usage int64
@@ -280,7 +280,7 @@ func (s *Store) Usage(ns string) (int64, error) {
 
 // validate checks a namespace and a key.
 func (s *Store) validate(ns, key string) error {
-	if err := validateNamespace(ns); err != nil {
+	if err := CheckNamespace(ns); err != nil {
 		return err
 	}
 	return CheckKey(key, s.opts.MaxKeyBytes)
@@ -302,9 +302,7 @@ func CheckKey(key string, maxBytes int) error {
 
 // CheckNamespace checks a namespace as every store does: not empty, at most
 // MaxNamespaceBytes. It returns an error wrapping ErrInvalidNamespace.
-func CheckNamespace(ns string) error { return validateNamespace(ns) }
-
-func validateNamespace(ns string) error {
+func CheckNamespace(ns string) error {
 	switch {
 	case ns == "":
 		return fmt.Errorf("%w: empty", ErrInvalidNamespace)
