@@ -1,6 +1,7 @@
 package cluster_test
 
 import (
+	"context"
 	"encoding/json"
 	"path/filepath"
 	"sync/atomic"
@@ -8,7 +9,11 @@ import (
 	"time"
 
 	"github.com/capstream/capstream/internal/cluster"
+	"github.com/capstream/capstream/internal/cluster/clustertest"
+	"github.com/capstream/capstream/internal/httpapi"
+	"github.com/capstream/capstream/internal/httpapi/clustersuite"
 	"github.com/capstream/capstream/stream"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // fakeServer records what a node asks of its server.
@@ -107,4 +112,34 @@ func TestNodeLost(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestNodeConformance runs httpapi.Cluster's suite against the JetStream
+// implementation: two replicas on one node, and two on a three-node
+// cluster with R3 buckets, each replica connected to a different node.
+func TestNodeConformance(t *testing.T) {
+	start := func(t *testing.T, js jetstream.JetStream, id string, replicas int, l *clustersuite.Local) httpapi.Cluster {
+		n, err := cluster.StartNode(t.Context(), js, cluster.NodeConfig{ID: id, Replicas: replicas})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Close(context.Background()) })
+		n.Attach(l)
+		return n
+	}
+	t.Run("Single", func(t *testing.T) {
+		clustersuite.Run(t, clustersuite.Config{Replicas: 2, Open: func(t *testing.T, locals []*clustersuite.Local) []httpapi.Cluster {
+			conn := single(t)
+			return []httpapi.Cluster{start(t, conn(t), "a", 1, locals[0]), start(t, conn(t), "b", 1, locals[1])}
+		}})
+	})
+	t.Run("Trio", func(t *testing.T) {
+		clustersuite.Run(t, clustersuite.Config{Replicas: 2, Open: func(t *testing.T, locals []*clustersuite.Local) []httpapi.Cluster {
+			servers := clustertest.Trio(t)
+			return []httpapi.Cluster{
+				start(t, clustertest.Connect(t, servers[0].ClientURL()), "a", 3, locals[0]),
+				start(t, clustertest.Connect(t, servers[2].ClientURL()), "b", 3, locals[1]),
+			}
+		}})
+	})
 }

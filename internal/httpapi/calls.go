@@ -206,16 +206,18 @@ type place struct {
 	s         *Server
 	subject   string
 	id        string
-	clustered bool // admitted by the cluster too
+	clustered bool // admitted by the Cluster too
 	once      sync.Once
 }
 
+// release gives the place back to the Cluster, then to the server's own
+// count (the order Cluster's doc relies on).
 func (p *place) release() {
 	p.once.Do(func() {
-		p.s.release(p.subject, p.id)
 		if p.clustered {
-			p.s.cfg.Cluster.Release(p.subject, p.id)
+			p.s.cluster.Release(p.subject, p.id)
 		}
+		p.s.release(p.subject, p.id)
 	})
 }
 
@@ -238,15 +240,13 @@ func (s *Server) start(v viewer, tool *host.Tool, grants capability.Grants, inpu
 		return nil, apiErr
 	}
 	p := &place{s: s, subject: v.Subject, id: id}
-	if s.cfg.Cluster != nil {
-		if apiErr := s.admitCluster(ctx, v.Subject, id, tool.Name); apiErr != nil {
-			p.release()
-			s.wg.Done()
-			cancel(nil)
-			return nil, apiErr
-		}
-		p.clustered = true
+	if apiErr := s.admitCluster(ctx, v.Subject, id, tool.Name); apiErr != nil {
+		p.release()
+		s.wg.Done()
+		cancel(nil)
+		return nil, apiErr
 	}
+	p.clustered = true
 	// The log's own bound is a safety net above the call's budgets, which
 	// the engine enforces with proper failure codes.
 	log := stream.NewLog(id, stream.LogConfig{
@@ -306,7 +306,7 @@ func (s *Server) admit(subject, id string, cancel context.CancelCauseFunc) *apiE
 // admitCluster counts a call against the per-principal cap of the whole
 // cluster (the local count, checked first, is this replica's share).
 func (s *Server) admitCluster(ctx context.Context, subject, id, tool string) *apiError {
-	ok, running, err := s.cfg.Cluster.Admit(ctx, subject, id, tool, s.cfg.MaxCallsPerPrincipal)
+	ok, running, err := s.cluster.Admit(ctx, subject, id, tool, s.cfg.MaxCallsPerPrincipal)
 	switch {
 	case err != nil:
 		s.log.Warn("admitting a call in the cluster", zap.String("call", id), zap.Error(err))
@@ -477,8 +477,8 @@ func (s *Server) deleteCall(w http.ResponseWriter, r *http.Request, ps httproute
 		switch {
 		case local:
 			rc.cancel(host.CancelDeleted)
-		case s.cfg.Cluster != nil:
-			if err := s.cfg.Cluster.Cancel(r.Context(), id, v.Subject, string(host.CancelDeleted)); err != nil {
+		default:
+			if err := s.cluster.Cancel(r.Context(), id, v.Subject, string(host.CancelDeleted)); err != nil {
 				s.log.Warn("cancelling a call on another replica", zap.String("call", id), zap.Error(err))
 				writeError(w, errStoreUnavailable)
 				return

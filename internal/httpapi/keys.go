@@ -39,18 +39,16 @@ func publicJWK(key ed25519.PrivateKey) jwk {
 func (s *Server) keys(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	own := publicJWK(s.cfg.SigningKey)
 	keys := []any{own}
-	if s.cfg.Cluster != nil {
-		others, err := s.cfg.Cluster.Keys(r.Context())
-		if err != nil {
-			s.log.Warn("listing the replicas' keys", zap.Error(err))
-			writeError(w, errStoreUnavailable)
-			return
-		}
-		for _, k := range others {
-			var j jwk
-			if json.Unmarshal(k, &j) == nil && j.Kid != own.Kid {
-				keys = append(keys, k)
-			}
+	others, err := s.cluster.Keys(r.Context())
+	if err != nil {
+		s.log.Warn("listing the replicas' keys", zap.Error(err))
+		writeError(w, errStoreUnavailable)
+		return
+	}
+	for _, k := range others {
+		var j jwk
+		if json.Unmarshal(k, &j) == nil && j.Kid != own.Kid {
+			keys = append(keys, k)
 		}
 	}
 	w.Header().Set("Cache-Control", "public, max-age=300")

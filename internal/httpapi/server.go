@@ -42,8 +42,18 @@ type Policies interface {
 	Current() *policy.Policy
 }
 
-// Cluster is what a server shares with the other replicas of a cluster
-// (internal/cluster's Node).
+// Cluster is what a server shares with the other replicas of a cluster:
+// the per-principal caps, cancel requests, liveness and the capability
+// keys. It has two implementations, which pass one suite
+// (internal/httpapi/clustersuite): SingleNode, the default, and
+// internal/cluster's Node, over NATS JetStream.
+//
+// The server counts its own calls per principal too, first and under the
+// same lock as its global cap, so that a refusal costs no round trip and
+// a call refused by one cap never holds a place under the other; Admit is
+// the count of every replica. It gives a place back to the Cluster before
+// its own count, so on one node SingleNode's count never exceeds the
+// server's and never refuses what the server admitted.
 type Cluster interface {
 	// Admit counts call id of subject, running tool here, against the
 	// cluster-wide cap of max calls per subject; false and the count if
@@ -113,7 +123,7 @@ type Config struct {
 	// MCP configures /mcp, the tools over the Model Context Protocol.
 	MCP MCPConfig
 	// Cluster is what the server shares with the other replicas of a
-	// cluster. Nil: a single node.
+	// cluster. Nil: a SingleNode.
 	Cluster Cluster
 	// TicketKey signs stream tickets; replicas behind one load balancer
 	// share it. Nil: a random key of this process.
@@ -134,6 +144,7 @@ type Server struct {
 	metrics  *Metrics
 	registry *stream.Registry
 	store    stream.Store
+	cluster  Cluster
 	tickets  *auth.Tickets
 	handler  http.Handler
 
@@ -238,14 +249,16 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("httpapi: %w", err)
 		}
 	}
-	if cfg.Cluster != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		kid, jwk := PublicJWK(cfg.SigningKey)
-		err := cfg.Cluster.PublishKey(ctx, kid, jwk)
-		cancel()
-		if err != nil {
-			return nil, fmt.Errorf("httpapi: %w", err)
-		}
+	s.cluster = cfg.Cluster
+	if s.cluster == nil {
+		s.cluster = NewSingleNode(s)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	kid, jwk := PublicJWK(cfg.SigningKey)
+	err = s.cluster.PublishKey(ctx, kid, jwk)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("httpapi: %w", err)
 	}
 	s.metrics.watch(reg)
 	s.base, s.cancel = context.WithCancel(context.Background())
@@ -315,8 +328,8 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request, _ httprouter.Par
 	case s.cfg.Auth.Ready() != nil:
 		s.log.Warn("not ready", zap.Error(s.cfg.Auth.Ready()))
 		writeError(w, errNotReady("token verification keys are not available"))
-	case s.cfg.Cluster != nil && s.cfg.Cluster.Ready() != nil:
-		writeError(w, errNotReady(s.cfg.Cluster.Ready().Error()))
+	case s.cluster.Ready() != nil:
+		writeError(w, errNotReady(s.cluster.Ready().Error()))
 	default:
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "tools": len(s.cfg.Engine.Tools())})
 	}
