@@ -22,7 +22,6 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"go.uber.org/zap"
 
-	"github.com/capstream/capstream/internal/egress"
 	"github.com/capstream/capstream/sdk/abi"
 )
 
@@ -35,9 +34,9 @@ type Config struct {
 	// KV is the store behind the kv_* host functions (a *kv.Store, or a
 	// cluster's). Nil: every KV host call is denied.
 	KV KV
-	// Egress performs the guest's outbound HTTP. Nil: every HTTP host call
-	// is denied.
-	Egress *egress.Client
+	// Egress performs the guest's outbound HTTP (an *egress.Client in
+	// capstream serve). Nil: every HTTP host call is denied.
+	Egress Egress
 	// Logger receives the engine's logs; it is named "host". Nil: no logs.
 	Logger *zap.Logger
 	// ManifestTimeout bounds reading a tool's manifest at load time.

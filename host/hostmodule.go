@@ -16,7 +16,6 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"go.uber.org/zap"
 
-	"github.com/capstream/capstream/internal/egress"
 	"github.com/capstream/capstream/sdk/abi"
 )
 
@@ -313,9 +312,9 @@ func hostHTTP(ctx context.Context, mod api.Module, stack []uint64) {
 	}
 	ev.URL = eventText(st.e.cfg.Egress.Redact(req.URL), maxEventURL)
 	start := time.Now()
-	resp, err := st.e.cfg.Egress.Do(ctx, st.cap.HTTP, egress.Request{Method: req.Method, URL: req.URL, Headers: req.Headers, Body: req.Body})
+	resp, err := st.e.cfg.Egress.Do(ctx, st.cap.HTTP, HTTPRequest{Method: req.Method, URL: req.URL, Headers: req.Headers, Body: req.Body})
 	ev.DurationMs = time.Since(start).Milliseconds()
-	var denied *egress.Denied
+	var denied *HTTPDenied
 	switch {
 	case errors.As(err, &denied):
 		ev.Denied = &Denial{Grant: "http", Reason: eventText(denied.Reason, abi.MaxErrorMessage)}
@@ -334,7 +333,7 @@ func hostHTTP(ctx context.Context, mod api.Module, stack []uint64) {
 	if err != nil {
 		st.abort(CodeInternal, "encoding the http response: "+err.Error())
 	}
-	ev.Status, ev.Bytes, ev.URL = resp.Status, resp.Bytes, eventText(resp.URL, maxEventURL)
+	ev.Status, ev.Bytes, ev.URL = resp.Status, resp.Bytes, eventText(st.e.cfg.Egress.Redact(resp.URL), maxEventURL)
 	st.emit(EventHTTP, ev)
 	st.stageLen(stack, out)
 }
