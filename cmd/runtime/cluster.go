@@ -46,7 +46,7 @@ func (c *clusterFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.embedClient, "cluster-client-listen", "", "with --cluster-embed: also accept NATS clients (the nats CLI, say) on this address; empty: in-process only")
 	fs.StringVar(&c.embedName, "cluster-name", "capstream", "with --cluster-embed: the NATS cluster's name, the same on every node")
 	fs.IntVar(&c.replicas, "cluster-replicas", 0, "replicas of each JetStream stream and bucket (default 3, or 1 for a single embedded node)")
-	fs.DurationVar(&c.lease, "cluster-lease", 10*time.Second, "a replica not heard from for this long is presumed dead and its running calls end with node_lost")
+	fs.DurationVar(&c.lease, "cluster-lease", cluster.DefaultLeaseTTL, "a replica not heard from for this long is presumed dead and its running calls end with node_lost")
 	fs.DurationVar(&c.maxAge, "cluster-max-age", 70*time.Minute, "how long the cluster keeps a call's events: more than the longest call timeout the policy allows plus the retention")
 }
 

@@ -18,8 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/capstream/capstream/internal/cluster"
 	"github.com/capstream/capstream/internal/cluster/clustertest"
 	"github.com/capstream/capstream/internal/testwasm"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // TestLongReplicaKilledMidStreams: the replica running 50 streaming calls
@@ -178,10 +180,10 @@ func TestLongNATSLeaderKilled(t *testing.T) {
 	}
 	f := newClusterFixture(t)
 	f.nats = strings.Join(urls, ",")
-	// A lease longer than a NATS leader election (4-9 s): the replicas
-	// ride it out instead of fencing themselves (docs/cluster.md).
-	a := f.startReplica(t, "a", "--cluster-lease", "20s")
-	b := f.startReplica(t, "b", "--cluster-lease", "20s")
+	// The default lease is longer than a NATS leader election: the
+	// replicas ride it out instead of fencing themselves (docs/cluster.md).
+	a := f.startReplica(t, "a", "--cluster-lease", cluster.DefaultLeaseTTL.String())
+	b := f.startReplica(t, "b", "--cluster-lease", cluster.DefaultLeaseTTL.String())
 
 	js := clustertest.Connect(t, f.nats)
 	info, err := js.Stream(t.Context(), "CAPSTREAM_CALLS")
@@ -189,6 +191,9 @@ func TestLongNATSLeaderKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	leader := info.CachedInfo().Cluster.Leader
+	// The node killed leads the replicas' leases too, so that the test
+	// shows the default lease outlasting the election.
+	leadLeases(t, js, leader)
 
 	const calls = 20
 	streams := make([]callStream, calls)
@@ -231,6 +236,9 @@ func TestLongNATSLeaderKilled(t *testing.T) {
 		outcomes[strings.TrimSuffix(term.Type+" "+d.Error.Code, " ")]++
 	}
 	t.Logf("outcomes: %v", outcomes)
+	if n := outcomes["call.cancelled lease_lost"]; n > 0 {
+		t.Errorf("%d calls ended lease_lost: a replica fenced itself during the election", n)
+	}
 	var stall time.Duration
 	for _, s := range streams {
 		for j := 1; j < len(s.Events); j++ {
@@ -238,6 +246,30 @@ func TestLongNATSLeaderKilled(t *testing.T) {
 		}
 	}
 	t.Logf("figure: %d calls across the leader's death, each event once and one outcome each; the longest gap between two events of a call %v", calls, stall.Round(time.Millisecond))
+}
+
+// leadLeases makes NATS node name the leader of the leases' stream, by
+// asking its leader to step down in name's favour.
+func leadLeases(t *testing.T, js jetstream.JetStream, name string) {
+	t.Helper()
+	const st = "KV_" + cluster.NodesBucket
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		s, err := js.Stream(t.Context(), st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.CachedInfo().Cluster.Leader == name {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still leads %s, not %s", s.CachedInfo().Cluster.Leader, st, name)
+		}
+		req := fmt.Sprintf(`{"placement":{"preferred":%q}}`, name)
+		if _, err := js.Conn().Request("$JS.API.STREAM.LEADER.STEPDOWN."+st, []byte(req), 5*time.Second); err != nil {
+			t.Logf("stepdown of %s: %v", st, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }
 
 // tcpProxy forwards connections to a target until cut, and again once
@@ -343,12 +375,12 @@ func TestLongReplicaPartitioned(t *testing.T) {
 	}
 }
 
-// TestLongNodeLostDefaultLease measures node_lost with the default lease
-// (10 s): a replica killed mid-call, the call read on the other replica.
+// TestLongNodeLostDefaultLease measures node_lost with the default lease:
+// a replica killed mid-call, the call read on the other replica.
 func TestLongNodeLostDefaultLease(t *testing.T) {
 	f := newClusterFixture(t)
-	a := f.startReplica(t, "a", "--cluster-lease", "10s")
-	b := f.startReplica(t, "b", "--cluster-lease", "10s")
+	a := f.startReplica(t, "a", "--cluster-lease", cluster.DefaultLeaseTTL.String())
+	b := f.startReplica(t, "b", "--cluster-lease", cluster.DefaultLeaseTTL.String())
 	tok := f.token(t, "alice")
 	id, _ := streamUntilProgress(t, a.url, tok, `{"steps":50,"delayMs":100}`)
 	a.signal(t, syscall.SIGKILL)
@@ -359,5 +391,5 @@ func TestLongNodeLostDefaultLease(t *testing.T) {
 	if took > 15*time.Second {
 		t.Fatalf("node_lost %v after kill -9 with the default lease; the target is 15 s", took)
 	}
-	t.Logf("figure: node_lost %v after kill -9 with the default 10 s lease", took.Round(time.Millisecond))
+	t.Logf("figure: node_lost %v after kill -9 with the default %v lease", took.Round(time.Millisecond), cluster.DefaultLeaseTTL)
 }

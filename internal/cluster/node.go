@@ -25,6 +25,14 @@ const (
 )
 
 // NodeConfig configures a replica's place in the cluster.
+// DefaultLeaseTTL is the lease of a replica by default. A NATS leader
+// election takes up to about 9.5 s (a follower waits 4 to 9 s without a
+// heartbeat before it stands); a replica renews every second and fences
+// itself 1.2 s before its lease can lapse, so it rides out an election
+// whose stream led its lease, and a replica that dies is found within
+// 12 s and a second or so.
+const DefaultLeaseTTL = 12 * time.Second
+
 type NodeConfig struct {
 	// ID names the replica: 1 to 64 letters, digits, - or _, unique among
 	// the live replicas.
@@ -33,14 +41,15 @@ type NodeConfig struct {
 	Replicas int
 	// LeaseTTL is how long the replica is presumed alive after its last
 	// renewal: then the others end its running calls with node_lost.
-	// Zero: 10s; at least 1s (JetStream's smallest TTL).
+	// Zero: DefaultLeaseTTL; at least 1s (JetStream's smallest TTL).
 	LeaseTTL time.Duration
-	// Renew is how often the lease is renewed. Zero: LeaseTTL/5.
+	// Renew is how often the lease is renewed. Zero: LeaseTTL/5, at most
+	// 1s.
 	Renew time.Duration
 	// FenceAfter is how long the replica goes on without renewing before it
 	// fences itself (cancels its calls, admits none), so that it has
 	// stopped before any other replica can find its lease expired.
-	// Zero: LeaseTTL*6/10.
+	// Zero: LeaseTTL less a tenth of it, or less 200ms if more.
 	FenceAfter time.Duration
 	// Scan is how often the replica looks for calls of replicas with no
 	// lease, besides watching leases expire. Zero: 30s.
@@ -103,16 +112,16 @@ func StartNode(ctx context.Context, js jetstream.JetStream, cfg NodeConfig) (*No
 		cfg.Replicas = 1
 	}
 	if cfg.LeaseTTL == 0 {
-		cfg.LeaseTTL = 10 * time.Second
+		cfg.LeaseTTL = DefaultLeaseTTL
 	}
 	if cfg.LeaseTTL < time.Second {
 		return nil, fmt.Errorf("cluster: lease TTL %v is below JetStream's smallest TTL, 1s", cfg.LeaseTTL)
 	}
 	if cfg.Renew == 0 {
-		cfg.Renew = cfg.LeaseTTL / 5
+		cfg.Renew = min(cfg.LeaseTTL/5, time.Second)
 	}
 	if cfg.FenceAfter == 0 {
-		cfg.FenceAfter = cfg.LeaseTTL * 6 / 10
+		cfg.FenceAfter = cfg.LeaseTTL - max(cfg.LeaseTTL/10, 200*time.Millisecond)
 	}
 	if cfg.Scan == 0 {
 		cfg.Scan = 30 * time.Second
@@ -287,24 +296,33 @@ func (n *Node) renew(ctx context.Context) error {
 	return nil
 }
 
+// renewLoop renews the lease every Renew, and sooner after a failure, so
+// that a NATS leader election that ends before the fence is ridden out.
+// The fence is a timer, not a check after a failed renewal: a renewal may
+// wait up to its timeout, and the replica must have stopped its calls
+// before the lease can lapse.
 func (n *Node) renewLoop(ctx context.Context) {
-	t := time.NewTicker(n.cfg.Renew)
-	defer t.Stop()
+	fence := time.AfterFunc(n.untilFence(), n.fenceIfLate)
+	defer fence.Stop()
+	wait := n.cfg.Renew
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-time.After(wait):
 		}
 		err := n.renew(ctx)
+		wait = n.cfg.Renew
 		switch {
 		case err == nil:
+			fence.Reset(n.untilFence())
 			n.unfence()
 		case isConflict(err):
 			// The lease expired (its peers may have ended its calls) or
 			// was taken: stop, then take a new one.
 			n.fence("the lease expired")
 			if err := n.takeLease(ctx); err == nil {
+				fence.Reset(n.untilFence())
 				n.log.Info("lease taken again")
 				n.unfence()
 			}
@@ -313,10 +331,27 @@ func (n *Node) renewLoop(ctx context.Context) {
 			late := time.Since(n.renewed)
 			n.mu.Unlock()
 			n.log.Warn("renewing the lease", zap.Error(err), zap.Duration("since", late))
-			if late >= n.cfg.FenceAfter {
-				n.fence(fmt.Sprintf("the lease was not renewed for %v", late.Round(time.Millisecond)))
-			}
+			wait = n.cfg.Renew / 4
 		}
+	}
+}
+
+// untilFence is how long the replica may go on before it fences itself,
+// counted from the sending of its last renewal that succeeded.
+func (n *Node) untilFence() time.Duration {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return max(time.Until(n.renewed.Add(n.cfg.FenceAfter)), 0)
+}
+
+// fenceIfLate fences the replica if its lease was not renewed for
+// FenceAfter (a renewal may have succeeded as the timer fired).
+func (n *Node) fenceIfLate() {
+	n.mu.Lock()
+	late := time.Since(n.renewed)
+	n.mu.Unlock()
+	if late >= n.cfg.FenceAfter {
+		n.fence(fmt.Sprintf("the lease was not renewed for %v", late.Round(time.Millisecond)))
 	}
 }
 
