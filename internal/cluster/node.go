@@ -86,6 +86,7 @@ type Node struct {
 	nodes, caps, keys       jetstream.KeyValue
 
 	cancelSub *nats.Subscription
+	flushSub  *nats.Subscription
 	loops     context.Context // done when the node stops
 	stop      context.CancelFunc
 	wg        sync.WaitGroup
@@ -97,6 +98,7 @@ type Node struct {
 	renewed   time.Time // last successful renewal
 	fenced    bool
 	capCache  map[string]cachedCap // by cap key: the entry this replica last wrote
+	ended     map[string]endedCalls // by cap key: places given back here, not yet written
 	keysCache []json.RawMessage
 	keysAt    time.Time
 }
@@ -155,6 +157,11 @@ func StartNode(ctx context.Context, js jetstream.JetStream, cfg NodeConfig) (*No
 	if err != nil {
 		return nil, fmt.Errorf("cluster: subscribing to cancel requests: %w", err)
 	}
+	n.flushSub, err = js.Conn().Subscribe("cs.node."+cfg.ID+".release", n.serveFlush)
+	if err != nil {
+		n.cancelSub.Unsubscribe()
+		return nil, fmt.Errorf("cluster: subscribing to release requests: %w", err)
+	}
 	// The watcher is one consumer for the node's life; a cluster that has
 	// just formed may take a while to make it.
 	var watch jetstream.KeyWatcher
@@ -167,12 +174,14 @@ func StartNode(ctx context.Context, js jetstream.JetStream, cfg NodeConfig) (*No
 	}
 	if err != nil {
 		n.cancelSub.Unsubscribe()
+		n.flushSub.Unsubscribe()
 		return nil, fmt.Errorf("cluster: watching the leases: %w", err)
 	}
 	loops, stop := context.WithCancel(context.Background())
 	n.loops, n.stop = loops, stop
 	n.wg.Go(func() { n.renewLoop(loops) })
 	n.wg.Go(func() { n.watchLoop(loops, watch) })
+	n.wg.Go(func() { n.flushLoop(loops) })
 	n.wg.Go(func() { n.scanLoop(loops) })
 	return n, nil
 }
@@ -218,6 +227,7 @@ func (n *Node) Ready() error {
 // see the lease deleted, not expired, and find nothing to end.
 func (n *Node) Close(ctx context.Context) error {
 	n.stopLoops()
+	n.flushAll(ctx)
 	n.mu.Lock()
 	rev := n.leaseRev
 	n.mu.Unlock()
@@ -230,6 +240,7 @@ func (n *Node) stopLoops() {
 	n.stop()
 	n.wg.Wait()
 	n.cancelSub.Unsubscribe()
+	n.flushSub.Unsubscribe()
 }
 
 func leaseKey(id string) string { return "node." + id }
@@ -479,7 +490,7 @@ func (n *Node) reap(ctx context.Context, dead func(node string) bool) {
 				n.log.Warn("call ended: node_lost", zap.String("call", id), zap.String("subject", entry.Subject),
 					zap.String("node", c.Node), zap.Duration("took", time.Since(start)))
 			}
-			n.Release(entry.Subject, id)
+			n.releaseNow(entry.Subject, id)
 		}
 	}
 }
@@ -611,31 +622,190 @@ func (n *Node) dropCap(key string) {
 // the cluster-wide cap of max running calls per subject. If the subject
 // has max running already it admits nothing and returns false and that
 // count.
+//
+// The write that admits also gives back the places of the subject's calls
+// that ended here since (see Release): a subject that keeps calling one
+// replica costs one write per call. A replica that finds the subject at
+// its cap first asks the replicas running the calls it counts to write
+// back their ended ones, and counts again: a place given back anywhere is
+// never refused.
 func (n *Node) Admit(ctx context.Context, subject, id, tool string, max int) (bool, int, error) {
 	if err := n.Ready(); err != nil {
 		return false, 0, err
 	}
-	admitted, running := false, 0
-	err := n.update(ctx, subject, func(e *capEntry) bool {
-		running = len(e.Calls)
-		if running >= max {
-			admitted = false
-			return false
+	key := capKey(subject)
+	for attempt := 0; ; attempt++ {
+		ended := n.takeEnded(key)
+		admitted, running, others := false, 0, map[string]bool{}
+		err := n.update(ctx, subject, func(e *capEntry) bool {
+			removed := false
+			for id := range ended {
+				if _, ok := e.Calls[id]; ok {
+					delete(e.Calls, id)
+					removed = true
+				}
+			}
+			running, admitted = len(e.Calls), false
+			clear(others)
+			if running >= max {
+				for _, c := range e.Calls {
+					if c.Node != n.cfg.ID {
+						others[c.Node] = true
+					}
+				}
+				return removed
+			}
+			e.Calls[id] = capCall{Node: n.cfg.ID, Tool: tool}
+			admitted = true
+			return true
+		})
+		if err != nil {
+			n.keepEnded(key, subject, ended) // written or not: try again later
+			return false, 0, err
 		}
-		e.Calls[id] = capCall{Node: n.cfg.ID, Tool: tool}
-		admitted = true
-		return true
-	})
-	if err != nil {
-		return false, 0, err
+		if admitted || attempt > 0 || len(others) == 0 {
+			return admitted, running, nil
+		}
+		n.askRelease(ctx, subject, others)
+		n.dropCap(key)
 	}
-	return admitted, running, nil
 }
 
-// Release gives back the place of call id of subject. It keeps trying in
-// the background if NATS does not answer at once: a place not given back
-// would count against the subject for as long as this replica lives.
+// endedCalls are the calls of one subject whose places were given back on
+// this replica and not yet written.
+type endedCalls struct {
+	subject string
+	ids     map[string]bool
+	since   time.Time
+}
+
+// Release gives back the place of call id of subject. It writes nothing
+// at once: the subject's next admission on this replica writes it with
+// its own, or a replica that finds the subject at its cap asks for it
+// (Admit), or the flush loop writes it within two seconds. Until then the
+// call still counts where only a count is read (the reaper's listing),
+// never where a call is refused.
 func (n *Node) Release(subject, id string) {
+	n.keepEnded(capKey(subject), subject, map[string]bool{id: true})
+}
+
+func (n *Node) keepEnded(key, subject string, ids map[string]bool) {
+	if len(ids) == 0 {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.ended == nil {
+		n.ended = map[string]endedCalls{}
+	}
+	e, ok := n.ended[key]
+	if !ok {
+		e = endedCalls{subject: subject, ids: map[string]bool{}, since: time.Now()}
+		n.ended[key] = e
+	}
+	for id := range ids {
+		e.ids[id] = true
+	}
+}
+
+func (n *Node) takeEnded(key string) map[string]bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	e, ok := n.ended[key]
+	if !ok {
+		return nil
+	}
+	delete(n.ended, key)
+	return e.ids
+}
+
+// flush writes back the places of subject's calls that ended here.
+func (n *Node) flush(ctx context.Context, subject string) error {
+	key := capKey(subject)
+	ended := n.takeEnded(key)
+	if len(ended) == 0 {
+		return nil
+	}
+	err := n.update(ctx, subject, func(e *capEntry) bool {
+		removed := false
+		for id := range ended {
+			if _, ok := e.Calls[id]; ok {
+				delete(e.Calls, id)
+				removed = true
+			}
+		}
+		return removed
+	})
+	if err != nil {
+		n.keepEnded(key, subject, ended)
+	}
+	return err
+}
+
+// flushOlder writes back the places given back here more than age ago.
+func (n *Node) flushOlder(ctx context.Context, age time.Duration) {
+	n.mu.Lock()
+	var subjects []string
+	for _, e := range n.ended {
+		if time.Since(e.since) >= age {
+			subjects = append(subjects, e.subject)
+		}
+	}
+	n.mu.Unlock()
+	for _, s := range subjects {
+		fctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
+		if err := n.flush(fctx, s); err != nil {
+			n.log.Warn("giving back places under the caps; retrying", zap.Error(err))
+		}
+		cancel()
+	}
+}
+
+func (n *Node) flushAll(ctx context.Context) { n.flushOlder(ctx, 0) }
+
+// flushLoop writes back, every second, the places given back here that
+// no admission has written since.
+func (n *Node) flushLoop(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n.flushOlder(ctx, time.Second)
+		}
+	}
+}
+
+// askRelease asks the replicas nodes to write back the places of
+// subject's calls that ended on them, and waits for their answers.
+func (n *Node) askRelease(ctx context.Context, subject string, nodes map[string]bool) {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for node := range nodes {
+		wg.Go(func() {
+			// No answer (a replica gone) leaves its calls to the reaper.
+			n.js.Conn().RequestWithContext(ctx, "cs.node."+node+".release", []byte(subject))
+		})
+	}
+	wg.Wait()
+}
+
+// serveFlush answers another replica's askRelease. The request only makes
+// this replica write what it already decided: it grants nothing.
+func (n *Node) serveFlush(m *nats.Msg) {
+	ctx, cancel := context.WithTimeout(n.loops, n.cfg.Timeout)
+	defer cancel()
+	ok := n.flush(ctx, string(m.Data)) == nil
+	m.Respond([]byte(fmt.Sprintf(`{"released":%t}`, ok)))
+}
+
+// releaseNow writes back the place of call id of subject at once (the
+// reaper's, for a call of a replica that is gone). It keeps trying in the
+// background if NATS does not answer.
+func (n *Node) releaseNow(subject, id string) {
 	release := func(ctx context.Context) error {
 		return n.update(ctx, subject, func(e *capEntry) bool {
 			if _, ok := e.Calls[id]; !ok {
@@ -652,18 +822,7 @@ func (n *Node) Release(subject, id string) {
 		return
 	}
 	n.log.Warn("giving back a place under the caps; retrying in the background", zap.String("call", id), zap.Error(err))
-	n.wg.Go(func() {
-		for backoff := time.Second; ; backoff = min(2*backoff, 30*time.Second) {
-			select {
-			case <-n.loops.Done():
-				return
-			case <-time.After(backoff):
-			}
-			if err := release(n.loops); err == nil {
-				return
-			}
-		}
-	})
+	n.keepEnded(capKey(subject), subject, map[string]bool{id: true})
 }
 
 // cancelRequest asks a replica to cancel one of its calls.
