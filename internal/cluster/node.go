@@ -97,7 +97,7 @@ type Node struct {
 	leaseRev  uint64
 	renewed   time.Time // last successful renewal
 	fenced    bool
-	capCache  map[string]cachedCap // by cap key: the entry this replica last wrote
+	capCache  map[string]cachedCap  // by cap key: the entry this replica last wrote
 	ended     map[string]endedCalls // by cap key: places given back here, not yet written
 	keysCache []json.RawMessage
 	keysAt    time.Time
