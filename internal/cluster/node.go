@@ -679,14 +679,24 @@ type endedCalls struct {
 	since   time.Time
 }
 
-// Release gives back the place of call id of subject. It writes nothing
-// at once: the subject's next admission on this replica writes it with
-// its own, or a replica that finds the subject at its cap asks for it
+// Release gives back the place of call id of subject. For a call this
+// replica admitted (as its entry last written here says) it writes
+// nothing at once: the subject's next admission on this replica writes it
+// with its own, or a replica that finds the subject at its cap asks for it
 // (Admit), or the flush loop writes it within two seconds. Until then the
 // call still counts where only a count is read (the reaper's listing),
-// never where a call is refused.
+// never where a call is refused. Any other call's place is written back
+// at once.
 func (n *Node) Release(subject, id string) {
-	n.keepEnded(capKey(subject), subject, map[string]bool{id: true})
+	key := capKey(subject)
+	n.mu.Lock()
+	c, ok := n.capCache[key].entry.Calls[id]
+	n.mu.Unlock()
+	if ok && c.Node == n.cfg.ID {
+		n.keepEnded(key, subject, map[string]bool{id: true})
+		return
+	}
+	n.releaseNow(subject, id)
 }
 
 func (n *Node) keepEnded(key, subject string, ids map[string]bool) {
@@ -763,10 +773,10 @@ func (n *Node) flushOlder(ctx context.Context, age time.Duration) {
 
 func (n *Node) flushAll(ctx context.Context) { n.flushOlder(ctx, 0) }
 
-// flushLoop writes back, every second, the places given back here that
-// no admission has written since.
+// flushLoop writes back the places given back here more than a second
+// ago that no admission has written since.
 func (n *Node) flushLoop(ctx context.Context) {
-	t := time.NewTicker(time.Second)
+	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
 	for {
 		select {
@@ -803,8 +813,8 @@ func (n *Node) serveFlush(m *nats.Msg) {
 }
 
 // releaseNow writes back the place of call id of subject at once (the
-// reaper's, for a call of a replica that is gone). It keeps trying in the
-// background if NATS does not answer.
+// reaper's, for a call of a replica that is gone). If NATS does not
+// answer, the flush loop tries again.
 func (n *Node) releaseNow(subject, id string) {
 	release := func(ctx context.Context) error {
 		return n.update(ctx, subject, func(e *capEntry) bool {

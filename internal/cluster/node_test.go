@@ -2,6 +2,8 @@ package cluster_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"path/filepath"
 	"sync/atomic"
@@ -142,4 +144,61 @@ func TestNodeConformance(t *testing.T) {
 			}
 		}})
 	})
+}
+
+// TestReleaseWrittenLater: a place given back is written with the
+// subject's next admission on the replica, in the same write; with none,
+// within two seconds.
+func TestReleaseWrittenLater(t *testing.T) {
+	conn := single(t)
+	js := conn(t)
+	n, err := cluster.StartNode(t.Context(), js, cluster.NodeConfig{ID: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close(context.Background()) })
+	caps, err := js.KeyValue(t.Context(), cluster.CapsBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte("alice"))
+	key := hex.EncodeToString(sum[:])
+	stored := func() (map[string]any, uint64) {
+		t.Helper()
+		e, err := caps.Get(t.Context(), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v struct{ Calls map[string]any }
+		json.Unmarshal(e.Value(), &v)
+		return v.Calls, e.Revision()
+	}
+	admit := func(id string) {
+		t.Helper()
+		if ok, _, err := n.Admit(t.Context(), "alice", id, "echo", 4); err != nil || !ok {
+			t.Fatalf("Admit(%s) = %v, %v", id, ok, err)
+		}
+	}
+
+	admit("c_1")
+	_, rev := stored()
+	n.Release("alice", "c_1")
+	admit("c_2")
+	calls, next := stored()
+	if _, ok := calls["c_1"]; ok || calls["c_2"] == nil || len(calls) != 1 || next != rev+1 {
+		t.Fatalf("after a release and an admission: calls %v at revision %d (was %d); want c_2 alone, one write later", calls, next, rev)
+	}
+
+	n.Release("alice", "c_2")
+	released := time.Now()
+	for {
+		if calls, _ := stored(); len(calls) == 0 {
+			t.Logf("written back %v after the release", time.Since(released).Round(time.Millisecond))
+			break
+		}
+		if time.Since(released) > 3*time.Second {
+			t.Fatal("a release with no admission after it was not written within 3 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
