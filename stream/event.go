@@ -31,8 +31,6 @@ type Event struct {
 	Seq  uint64          // 1, 2, 3, ... within the call, assigned by the Log; 0 for events outside it
 	Time time.Time       // when it happened, UTC
 	Data json.RawMessage // the event's data, JSON; empty means {}
-
-	compact bool // Data is compacted JSON already (Log.Prepare's)
 }
 
 // IsTerminal reports whether typ ends a call: call.completed, call.failed or

@@ -99,9 +99,7 @@ func (l *Log) Append(typ string, t time.Time, data json.RawMessage) (Event, erro
 // Put adds e, an event of the call numbered elsewhere, to a copy made by
 // [NewLogAt]: e.Seq must be the next number, and e.Call the log's call.
 // It checks and fails as Append does, and with [ErrOutOfOrder] for any
-// other number or call; the data of an event that Prepare or a Log
-// returned is known compact JSON and is not checked again (change it, and
-// Put checks nothing of it).
+// other number or call.
 func (l *Log) Put(e Event) error {
 	_, err := l.add(e)
 	return err
@@ -174,14 +172,11 @@ func (l *Log) valid(e Event) (Event, error) {
 	if e.Call != l.call {
 		return Event{}, fmt.Errorf("%w: event of call %q in the log of %q", ErrOutOfOrder, e.Call, l.call)
 	}
-	if !e.compact {
-		data, err := normalizeData(e.Data)
-		if err != nil {
-			return Event{}, err
-		}
-		e.Data, e.compact = data, true
+	data, err := normalizeData(e.Data)
+	if err != nil {
+		return Event{}, err
 	}
-	e.Time = e.Time.UTC()
+	e.Time, e.Data = e.Time.UTC(), data
 	return e, nil
 }
 
