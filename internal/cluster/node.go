@@ -501,6 +501,18 @@ type capEntry struct {
 	Calls   map[string]capCall `json:"calls"`
 }
 
+// drop removes the calls ids and reports whether any was there.
+func (e *capEntry) drop(ids map[string]bool) bool {
+	removed := false
+	for id := range ids {
+		if _, ok := e.Calls[id]; ok {
+			delete(e.Calls, id)
+			removed = true
+		}
+	}
+	return removed
+}
+
 type capCall struct {
 	Node string `json:"node"`
 	Tool string `json:"tool"`
@@ -638,13 +650,7 @@ func (n *Node) Admit(ctx context.Context, subject, id, tool string, max int) (bo
 		ended := n.takeEnded(key)
 		admitted, running, others := false, 0, map[string]bool{}
 		err := n.update(ctx, subject, func(e *capEntry) bool {
-			removed := false
-			for id := range ended {
-				if _, ok := e.Calls[id]; ok {
-					delete(e.Calls, id)
-					removed = true
-				}
-			}
+			removed := e.drop(ended)
 			running, admitted = len(e.Calls), false
 			clear(others)
 			if running >= max {
@@ -736,16 +742,7 @@ func (n *Node) flush(ctx context.Context, subject string) error {
 	if len(ended) == 0 {
 		return nil
 	}
-	err := n.update(ctx, subject, func(e *capEntry) bool {
-		removed := false
-		for id := range ended {
-			if _, ok := e.Calls[id]; ok {
-				delete(e.Calls, id)
-				removed = true
-			}
-		}
-		return removed
-	})
+	err := n.update(ctx, subject, func(e *capEntry) bool { return e.drop(ended) })
 	if err != nil {
 		n.keepEnded(key, subject, ended)
 	}
@@ -817,13 +814,7 @@ func (n *Node) serveFlush(m *nats.Msg) {
 // answer, the flush loop tries again.
 func (n *Node) releaseNow(subject, id string) {
 	release := func(ctx context.Context) error {
-		return n.update(ctx, subject, func(e *capEntry) bool {
-			if _, ok := e.Calls[id]; !ok {
-				return false
-			}
-			delete(e.Calls, id)
-			return true
-		})
+		return n.update(ctx, subject, func(e *capEntry) bool { return e.drop(map[string]bool{id: true}) })
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Timeout)
 	err := release(ctx)
