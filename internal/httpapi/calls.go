@@ -310,6 +310,9 @@ func (s *Server) admitCluster(ctx context.Context, subject, id, tool string) *ap
 	switch {
 	case err != nil:
 		s.log.Warn("admitting a call in the cluster", zap.String("call", id), zap.Error(err))
+		if s.cluster.Ready() != nil {
+			return errFenced
+		}
 		return errStoreUnavailable
 	case !ok:
 		s.metrics.rejected.WithLabelValues("principal").Inc()

@@ -13,27 +13,42 @@ import (
 	"github.com/capstream/capstream/internal/cluster"
 	"github.com/capstream/capstream/internal/cluster/clustertest"
 	"github.com/capstream/capstream/internal/httpapi"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // clusterKey is the ticket key the test replicas share.
 var clusterKey = []byte("ticket key shared by the replicas of the test cluster")
 
 // replicasOf starts n capstream replicas on a three-node JetStream cluster
-// (R3), replica i connected to NATS node i%3, with a 2s lease.
+// (R3), replica i connected to NATS node i%3, with the default lease (a
+// short one fences a replica of a loaded test machine). Warnings of the
+// backend and the server are logged if the test fails.
 func replicasOf(t testing.TB, n int, opts ...envOption) []*env {
 	t.Helper()
 	nodes := clustertest.Trio(t)
 	envs := make([]*env, n)
+	core, logs := observer.New(zap.WarnLevel)
 	for i := range envs {
+		log := zap.New(core).Named(fmt.Sprintf("r%d", i))
 		backend, err := cluster.Open(t.Context(), cluster.Config{
 			URLs: nodes[i%3].ClientURL(), Replicas: 3,
-			Node: cluster.NodeConfig{ID: fmt.Sprintf("r%d", i), LeaseTTL: 2 * time.Second},
+			Node: cluster.NodeConfig{ID: fmt.Sprintf("r%d", i)}, Logger: log,
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		envs[i] = newEnvOn(t, backend, append([]envOption{func(c *httpapi.Config) { c.TicketKey = clusterKey }}, opts...)...)
+		envs[i] = newEnvOn(t, backend, append([]envOption{func(c *httpapi.Config) {
+			c.TicketKey, c.Logger = clusterKey, log
+		}}, opts...)...)
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, e := range logs.All() {
+				t.Logf("%s %s %s %v", e.LoggerName, e.Level, e.Message, e.ContextMap())
+			}
+		}
+	})
 	return envs
 }
 
