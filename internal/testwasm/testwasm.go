@@ -128,6 +128,41 @@ func WAT(tb testing.TB, src string) []byte {
 	return b
 }
 
+// SDK builds the example tools of another language's SDK (sdk/rust,
+// sdk/c, sdk/assemblyscript) with its Makefile's examples target, which
+// writes NAME.wasm files into the directory it is given, and returns them
+// by name. The toolchains come from Debian and npm (make deps installs
+// them); a missing one fails the test, with the make output.
+func SDK(tb testing.TB, sdkDir string) map[string][]byte {
+	tb.Helper()
+	mu.Lock()
+	defer mu.Unlock()
+	if tools, ok := builtSDKs[sdkDir]; ok {
+		return tools
+	}
+	out := filepath.Join(outDir(tb), strings.ReplaceAll(sdkDir, "/", "_"))
+	cmd := exec.Command("make", "--no-print-directory", "-C", filepath.Join(Root(tb), sdkDir), "examples", "OUT="+out)
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("building %s's examples (make deps installs the toolchains): %v\n%s", sdkDir, err, msg)
+	}
+	files, err := filepath.Glob(filepath.Join(out, "*.wasm"))
+	if err != nil || len(files) == 0 {
+		tb.Fatalf("%s: make examples wrote no .wasm file into %s (%v)", sdkDir, out, err)
+	}
+	tools := map[string][]byte{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tools[strings.TrimSuffix(filepath.Base(f), ".wasm")] = b
+	}
+	builtSDKs[sdkDir] = tools
+	return tools
+}
+
+var builtSDKs = map[string]map[string][]byte{}
+
 // Cleanup removes the build directory; call it from TestMain.
 func Cleanup() {
 	mu.Lock()
