@@ -43,17 +43,25 @@ cluster: plugins
 
 # The API suite runs twice: on memory and bbolt, then on the cluster
 # backend (an embedded single-node JetStream, docs/cluster.md).
-test: plugins examples/chat/node_modules examples/mcp-clients/node_modules
+test: plugins examples/chat/node_modules examples/mcp-clients/node_modules sdk/assemblyscript/node_modules examples/hello-as/node_modules
 	$(GO) vet ./...
 	GOOS=wasip1 GOARCH=wasm $(GO) vet ./sdk/... ./plugins/...
 	$(GO) test -race -count=1 -timeout 30m ./...
 	CAPSTREAM_TEST_BACKEND=jetstream $(GO) test -race -count=1 -timeout 30m ./internal/httpapi
 	cd examples/hello-tool && $(GO) test -count=1 ./... && GOOS=wasip1 GOARCH=wasm $(GO) vet .
+	$(MAKE) -C sdk/assemblyscript test
+	$(MAKE) -C examples/hello-as test
 
 # The browser test drives Debian's chromium with playwright-core (never a
 # browser download of its own).
 examples/chat/node_modules: examples/chat/package.json examples/chat/package-lock.json
 	npm ci --prefix examples/chat --no-audit --no-fund
+	@touch $@
+
+# The AssemblyScript compiler, pinned in the SDK's and the template's
+# package-lock.json (sdk/assemblyscript/README.md).
+sdk/assemblyscript/node_modules examples/hello-as/node_modules: %/node_modules: %/package.json %/package-lock.json
+	npm ci --prefix $* --no-audit --no-fund
 	@touch $@
 
 # The MCP client tests run the official TypeScript SDK and client (pinned in
@@ -139,9 +147,14 @@ check: fmt
 	git diff --exit-code
 
 # Debian packages the tests need: wabt (wat2wasm), chromium, curl, jq. Run as root.
+# Debian's packages the tests need: wabt, chromium, curl and jq, and the
+# plugin SDKs' toolchains (Rust 1.63 with its wasm32 std and Debian's serde,
+# clang with wasi-libc).
+DEPS := wabt chromium curl jq rustc cargo libstd-rust-dev-wasm32 lld clang wasi-libc libclang-rt-dev-wasm32 \
+	librust-serde-json-dev librust-serde-derive-dev
+
 deps:
-	@(command -v wat2wasm >/dev/null && test -x /usr/bin/chromium && command -v curl >/dev/null && command -v jq >/dev/null) || \
-		(apt-get update -qq && apt-get install -y -qq wabt chromium curl jq)
+	@dpkg -s $(DEPS) >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq $(DEPS))
 
 clean:
 	rm -rf bin $(WASM_DIR) bench.txt examples/chat/node_modules examples/chat/testdata/artifacts examples/mcp-clients/node_modules
