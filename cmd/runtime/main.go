@@ -39,6 +39,7 @@ Usage:
   capstream call    TOOL [flags]       call a tool and show its events live
   capstream token   [flags]            mint a token for development
   capstream inspect FILE.wasm          show a tool's manifest and digest
+  capstream check   FILE.wasm [flags]  check a tool module against the ABI before deploying it
   capstream policy  explain [flags]    show the capability a principal would get for a tool, and why
   capstream mcp     [flags]            an MCP server on stdin/stdout that bridges to a running server
 
@@ -60,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runToken(ctx, rest, stdout, stderr)
 	case "inspect":
 		return runInspect(ctx, rest, stdout, stderr)
+	case "check":
+		return runCheck(ctx, rest, stdout, stderr)
 	case "policy":
 		return runPolicy(ctx, rest, stdout, stderr)
 	case "mcp":
