@@ -50,6 +50,8 @@ test: plugins examples/chat/node_modules examples/mcp-clients/node_modules sdk/a
 	CAPSTREAM_TEST_BACKEND=jetstream $(GO) test -race -count=1 -timeout 30m ./internal/httpapi
 	cd examples/hello-tool && $(GO) test -count=1 ./... && GOOS=wasip1 GOARCH=wasm $(GO) vet .
 	$(MAKE) -C sdk/assemblyscript test
+	$(MAKE) -C sdk/c test
+	$(MAKE) -C examples/hello-c test
 	$(MAKE) -C examples/hello-as test
 
 # The browser test drives Debian's chromium with playwright-core (never a

@@ -28,6 +28,7 @@ import (
 	"github.com/capstream/capstream/internal/egress"
 	"github.com/capstream/capstream/internal/kv"
 	"github.com/capstream/capstream/internal/testwasm"
+	"github.com/capstream/capstream/internal/wasmcheck"
 )
 
 func TestMain(m *testing.M) { testwasm.Main(m, false) }
@@ -49,6 +50,7 @@ var languages = []language{
 	{"wat", func(t testing.TB) map[string][]byte {
 		return map[string][]byte{"conform": testwasm.WATFile(t, "sdk/conformance/conform.wat")}
 	}},
+	{"c", func(t testing.TB) map[string][]byte { return testwasm.SDK(t, "sdk/c") }},
 	{"assemblyscript", func(t testing.TB) map[string][]byte { return testwasm.SDK(t, "sdk/assemblyscript") }},
 }
 
@@ -559,4 +561,31 @@ func fixtureAPI(t *testing.T) string {
 	t.Cleanup(srv.Close)
 	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
 	return "http://api.conformance.test:" + port
+}
+
+// TestCheck: capstream check finds nothing to change in any language's
+// tools, and a sample call of each echo completes.
+func TestCheck(t *testing.T) {
+	for _, l := range languages {
+		t.Run(l.name, func(t *testing.T) {
+			for name, wasm := range l.tools(t) {
+				opts := wasmcheck.Options{File: l.name + "/" + name + ".wasm", CacheDir: testwasm.CacheDir()}
+				if name == "echo" {
+					opts.Input = json.RawMessage(`{"text":"héllo"}`)
+				}
+				r, err := wasmcheck.Check(context.Background(), wasm, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, f := range r.Findings {
+					if f.Severity >= wasmcheck.Warning {
+						t.Errorf("%s: %s %s: %s", opts.File, f.Severity, f.Code, f.Message)
+					}
+				}
+				if name == "echo" && (r.Sample == nil || !sameJSON(r.Sample.Output, []byte(`{"text":"héllo"}`))) {
+					t.Errorf("%s: sample call %+v, want the text back", opts.File, r.Sample)
+				}
+			}
+		})
+	}
 }
