@@ -186,7 +186,10 @@ func (st *callState) finish(ctx context.Context, rc int32, runErr error, d time.
 		}
 		r.Failure = &Failure{Code: CodeToolError, Message: msg}
 	case st.mem.refused:
-		r.Failure = &Failure{Code: CodeMemoryLimit, Message: fmt.Sprintf("memory would grow past the limit of %d bytes", st.mem.limit)}
+		// The trap that followed is quoted: a guest that went on after
+		// the refusal may have stopped for another reason.
+		r.Failure = &Failure{Code: CodeMemoryLimit, Message: fmt.Sprintf("memory would grow past the limit of %d bytes; then %s",
+			st.mem.limit, trapMessage(runErr, st.stderr.String()))}
 	default:
 		r.Failure = &Failure{Code: CodeTrap, Message: trapMessage(runErr, st.stderr.String())}
 	}

@@ -180,7 +180,7 @@ var scenarios = []scenario{
 		input: `{"op":"alloc","mib":4}`, want: `{"ok":true}`,
 	}}},
 	{name: "memory limit", steps: []step{{
-		input: `{"op":"alloc","mib":48}`, failure: host.CodeMemoryLimit,
+		input: `{"op":"alloc","mib":48}`, failure: host.CodeMemoryLimit, failureHas: "memory would grow past the limit of 33554432 bytes; then ",
 		grants: limits(func(l *capability.Limits) { l.Memory = 32 << 20 }),
 	}}},
 	{name: "time limit", steps: []step{{
