@@ -51,6 +51,8 @@ test: plugins examples/chat/node_modules examples/mcp-clients/node_modules sdk/a
 	cd examples/hello-tool && $(GO) test -count=1 ./... && GOOS=wasip1 GOARCH=wasm $(GO) vet .
 	$(MAKE) -C sdk/assemblyscript test
 	$(MAKE) -C sdk/c test
+	$(MAKE) -C sdk/rust test
+	$(MAKE) -C examples/hello-rust test
 	$(MAKE) -C examples/hello-c test
 	$(MAKE) -C examples/hello-as test
 

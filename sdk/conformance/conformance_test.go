@@ -50,6 +50,7 @@ var languages = []language{
 	{"wat", func(t testing.TB) map[string][]byte {
 		return map[string][]byte{"conform": testwasm.WATFile(t, "sdk/conformance/conform.wat")}
 	}},
+	{"rust", func(t testing.TB) map[string][]byte { return testwasm.SDK(t, "sdk/rust") }},
 	{"c", func(t testing.TB) map[string][]byte { return testwasm.SDK(t, "sdk/c") }},
 	{"assemblyscript", func(t testing.TB) map[string][]byte { return testwasm.SDK(t, "sdk/assemblyscript") }},
 }
