@@ -1,3 +1,5 @@
+//go:build !wasip1
+
 // Package conformance_test runs one table of scenarios against the conform
 // tool of every language capstream has an SDK for (SPEC.md), Go and WAT
 // included, and against each language's echo and notes: every tool must
