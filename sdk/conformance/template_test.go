@@ -67,3 +67,80 @@ func TestTemplates(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckFindsMistakes: capstream check catches each language's common
+// build mistake in its template, and says so as an error or a warning with
+// a code of its own: Rust without the template's 64 KiB stack (1 MiB, so
+// every call is slow), C linked with an undefined function
+// (--allow-undefined leaves an env import the host refuses), and
+// AssemblyScript without --use abort (env.abort).
+func TestCheckFindsMistakes(t *testing.T) {
+	root := testwasm.Root(t)
+	cases := []struct {
+		lang, dir string
+		build     func(out string) *exec.Cmd
+		severity  wasmcheck.Severity
+		code      string
+	}{
+		{"rust", "examples/hello-rust", func(out string) *exec.Cmd {
+			cmd := exec.Command("/usr/bin/cargo", "build", "-q", "--release", "--target", "wasm32-wasi")
+			// RUSTFLAGS replaces the template's rustflags, stack size included.
+			cmd.Env = append(os.Environ(), "PATH=/usr/bin:"+os.Getenv("PATH"), "RUSTFLAGS=-C opt-level=s", "CARGO_TARGET_DIR="+out)
+			return cmd
+		}, wasmcheck.Warning, wasmcheck.CodeMemory},
+		{"c", "examples/hello-c", func(out string) *exec.Cmd {
+			src := filepath.Join(out, "tool.c")
+			os.WriteFile(src, []byte(`#include "capstream.h"
+int helper(int); // defined in a file the build forgot
+static int run(cs_json in) { return helper(1); }
+CAPSTREAM_TOOL("{\"name\":\"hello\",\"inputSchema\":{\"type\":\"object\"}}", run)
+`), 0o600)
+			return exec.Command("clang", "--target=wasm32-wasi", "-mexec-model=reactor", "-Oz", "-I"+filepath.Join(root, "sdk/c"),
+				"-Wl,-z,stack-size=65536", "-Wl,--allow-undefined", "-o", filepath.Join(out, "hello.wasm"), src)
+		}, wasmcheck.Error, wasmcheck.CodeImportEnv},
+		{"assemblyscript", "examples/hello-as", func(out string) *exec.Cmd {
+			empty := filepath.Join(out, "asconfig.json")
+			os.WriteFile(empty, []byte("{}"), 0o600)
+			return exec.Command("node_modules/.bin/asc", "assembly/index.ts", "--config", empty, "--runtime", "stub",
+				"-o", filepath.Join(out, "hello.wasm"))
+		}, wasmcheck.Error, wasmcheck.CodeImportAbort},
+	}
+	for _, c := range cases {
+		t.Run(c.lang, func(t *testing.T) {
+			dir := filepath.Join(root, c.dir)
+			if c.lang == "assemblyscript" {
+				if out, err := exec.Command("make", "--no-print-directory", "-C", dir, "node_modules").CombinedOutput(); err != nil {
+					t.Fatalf("npm ci in %s: %v\n%s", c.dir, err, out)
+				}
+			}
+			out := t.TempDir()
+			cmd := c.build(out)
+			cmd.Dir = dir
+			if msg, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("%v: %v\n%s", cmd.Args, err, msg)
+			}
+			wasms, _ := filepath.Glob(filepath.Join(out, "*.wasm"))
+			if c.lang == "rust" {
+				wasms, _ = filepath.Glob(filepath.Join(out, "wasm32-wasi", "release", "*.wasm"))
+			}
+			if len(wasms) != 1 {
+				t.Fatalf("built %v, want one module", wasms)
+			}
+			wasm, err := os.ReadFile(wasms[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := wasmcheck.Check(context.Background(), wasm, wasmcheck.Options{File: c.lang + ".wasm", CacheDir: testwasm.CacheDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			found := false
+			for _, f := range r.Findings {
+				found = found || f.Code == c.code && f.Severity == c.severity
+			}
+			if !found {
+				t.Errorf("no %s %s among %+v", c.severity, c.code, r.Findings)
+			}
+		})
+	}
+}
