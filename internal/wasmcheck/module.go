@@ -1,6 +1,8 @@
 package wasmcheck
 
 import (
+	"github.com/capstream/capstream/internal/wasmbin"
+
 	"bytes"
 	"fmt"
 )
@@ -105,20 +107,20 @@ func readLayout(wasm []byte) (*layout, error) {
 		return nil, fmt.Errorf("%w: no WebAssembly 1.0 header", errMalformed)
 	}
 	l := &layout{}
-	r := &reader{b: wasm, pos: len(header)}
-	for !r.done() {
-		id := r.byte()
-		payload := r.name()
-		if r.err != nil {
-			return nil, r.err
+	r := &reader{wasmbin.Reader{B: wasm, Pos: len(header)}}
+	for !r.Done() {
+		id := r.Byte()
+		payload := r.Name()
+		if r.Err != nil {
+			return nil, r.Err
 		}
-		sr := &reader{b: payload, base: r.pos - len(payload)}
+		sr := &reader{wasmbin.Reader{B: payload, Base: r.Pos - len(payload)}}
 		l.section(id, sr)
-		if sr.err == nil && id != secCustom && sr.pos != len(payload) && l.known(id) {
-			sr.fail("%d bytes after the last entry", len(payload)-sr.pos)
+		if sr.Err == nil && id != secCustom && sr.Pos != len(payload) && l.known(id) {
+			sr.Fail("%d bytes after the last entry", len(payload)-sr.Pos)
 		}
-		if sr.err != nil {
-			return nil, sr.err
+		if sr.Err != nil {
+			return nil, sr.Err
 		}
 	}
 	return l, nil
@@ -138,61 +140,61 @@ func (l *layout) section(id byte, r *reader) {
 	case secCustom:
 		l.customSection(r)
 	case secImport:
-		n := r.count(4)
-		for i := 0; i < n && r.err == nil; i++ {
-			e := entry{module: string(r.name()), name: string(r.name()), kind: r.byte()}
+		n := r.Count(4)
+		for i := 0; i < n && r.Err == nil; i++ {
+			e := entry{module: string(r.Name()), name: string(r.Name()), kind: r.Byte()}
 			l.importDesc(r, e.kind)
 			l.imports = append(l.imports, e)
 		}
 	case secMemory:
-		n := r.count(2)
-		for i := 0; i < n && r.err == nil; i++ {
+		n := r.Count(2)
+		for i := 0; i < n && r.Err == nil; i++ {
 			min, max, hasMax := r.limits()
 			if l.memory == nil {
 				l.memory = &memoryLimits{min: min, max: max, hasMax: hasMax}
 			}
 		}
 	case secGlobal:
-		n := r.count(3)
-		for i := 0; i < n && r.err == nil; i++ {
+		n := r.Count(3)
+		for i := 0; i < n && r.Err == nil; i++ {
 			typ := r.valueType()
-			mut := r.byte()
+			mut := r.Byte()
 			if mut > 1 {
-				r.fail("global mutability %d", mut)
+				r.Fail("global mutability %d", mut)
 			}
 			value, known := r.constExpr()
 			l.globals = append(l.globals, global{i32: typ == typeI32, mutable: mut == 1, value: value, known: known && typ == typeI32})
 		}
 	case secExport:
-		n := r.count(3)
-		for i := 0; i < n && r.err == nil; i++ {
-			l.exports = append(l.exports, entry{name: string(r.name()), kind: r.byte(), index: r.u32()})
+		n := r.Count(3)
+		for i := 0; i < n && r.Err == nil; i++ {
+			l.exports = append(l.exports, entry{name: string(r.Name()), kind: r.Byte(), index: r.U32()})
 		}
 	case secData:
-		n := r.count(2)
-		for i := 0; i < n && r.err == nil; i++ {
+		n := r.Count(2)
+		for i := 0; i < n && r.Err == nil; i++ {
 			var offset int64
 			known := false
-			switch flag := r.u32(); flag {
+			switch flag := r.U32(); flag {
 			case 0:
 				offset, known = r.constExpr()
 			case 1: // passive
 			case 2:
-				r.u32() // memory index
+				r.U32() // memory index
 				offset, known = r.constExpr()
 			default:
-				r.fail("data segment flags %d", flag)
+				r.Fail("data segment flags %d", flag)
 			}
-			size := uint64(len(r.name()))
+			size := uint64(len(r.Name()))
 			l.dataBytes += size
 			l.dataSegments++
-			if known && r.err == nil {
+			if known && r.Err == nil {
 				l.active = append(l.active, segment{offset: uint64(uint32(offset)), size: size})
 			}
 		}
 	}
 	if len(l.imports) > maxEntries || len(l.exports) > maxEntries || len(l.globals) > maxEntries || len(l.active) > maxEntries {
-		r.fail("more than %d entries of one kind", maxEntries)
+		r.Fail("more than %d entries of one kind", maxEntries)
 	}
 }
 
@@ -200,7 +202,7 @@ func (l *layout) section(id byte, r *reader) {
 func (l *layout) importDesc(r *reader, k byte) {
 	switch k {
 	case kindFunc:
-		r.u32()
+		r.U32()
 	case kindTable:
 		r.valueType()
 		r.limits()
@@ -211,13 +213,13 @@ func (l *layout) importDesc(r *reader, k byte) {
 		}
 	case kindGlobal:
 		r.valueType()
-		r.byte()
+		r.Byte()
 		l.importedGlobals++
 	case kindTag:
-		r.byte()
-		r.u32()
+		r.Byte()
+		r.U32()
 	default:
-		r.fail("import kind %d", k)
+		r.Fail("import kind %d", k)
 	}
 }
 
@@ -226,22 +228,22 @@ func (l *layout) importDesc(r *reader, k byte) {
 // does not parse is kept by name only: the format leaves them free, and
 // the host ignores them.
 func (l *layout) customSection(r *reader) {
-	name := string(r.name())
-	if r.err != nil {
+	name := string(r.Name())
+	if r.Err != nil {
 		return
 	}
 	if len(l.custom) < maxEntries {
 		l.custom = append(l.custom, name)
 	}
-	rest := &reader{b: r.b[r.pos:], base: r.base + r.pos}
-	r.pos = len(r.b)
+	rest := &reader{wasmbin.Reader{B: r.B[r.Pos:], Base: r.Base + r.Pos}}
+	r.Pos = len(r.B)
 	switch name {
 	case "name":
-		if names := globalNames(rest); rest.err == nil {
+		if names := globalNames(rest); rest.Err == nil {
 			l.globalNames = names
 		}
 	case "producers":
-		if p := producers(rest); rest.err == nil {
+		if p := producers(rest); rest.Err == nil {
 			l.producers = p
 		}
 	}
@@ -250,20 +252,20 @@ func (l *layout) customSection(r *reader) {
 // globalNames reads the global names subsection (id 7, from the extended
 // name section that wasm-ld writes) of a name section.
 func globalNames(r *reader) map[uint32]string {
-	for !r.done() {
-		id := r.byte()
-		sub := r.name()
-		if id != 7 || r.err != nil {
+	for !r.Done() {
+		id := r.Byte()
+		sub := r.Name()
+		if id != 7 || r.Err != nil {
 			continue
 		}
-		sr := &reader{b: sub}
-		n := sr.count(2)
+		sr := &reader{wasmbin.Reader{B: sub}}
+		n := sr.Count(2)
 		names := make(map[uint32]string, min(n, 64))
-		for i := 0; i < n && sr.err == nil; i++ {
-			idx := sr.u32()
-			names[idx] = string(sr.name())
+		for i := 0; i < n && sr.Err == nil; i++ {
+			idx := sr.U32()
+			names[idx] = string(sr.Name())
 		}
-		r.err = sr.err
+		r.Err = sr.Err
 		return names
 	}
 	return nil
@@ -273,13 +275,13 @@ func globalNames(r *reader) map[uint32]string {
 // "language" and "processed-by", each a list of names with versions.
 func producers(r *reader) map[string][]string {
 	out := map[string][]string{}
-	n := r.count(2)
-	for i := 0; i < n && r.err == nil; i++ {
-		field := string(r.name())
-		m := r.count(2)
-		for j := 0; j < m && r.err == nil; j++ {
-			name := string(r.name())
-			r.name() // version
+	n := r.Count(2)
+	for i := 0; i < n && r.Err == nil; i++ {
+		field := string(r.Name())
+		m := r.Count(2)
+		for j := 0; j < m && r.Err == nil; j++ {
+			name := string(r.Name())
+			r.Name() // version
 			if len(out[field]) < 16 {
 				out[field] = append(out[field], name)
 			}
@@ -291,33 +293,33 @@ func producers(r *reader) map[string][]string {
 // valueType reads a value type and returns it; reference types are
 // returned as their first byte.
 func (r *reader) valueType() byte {
-	switch t := r.byte(); t {
+	switch t := r.Byte(); t {
 	case 0x7f, 0x7e, 0x7d, 0x7c, 0x7b, // i32 i64 f32 f64 v128
 		0x70, 0x6f, 0x6e, 0x6d, 0x6c, 0x6b, 0x6a, 0x71, 0x72, 0x73, 0x74, 0x69: // abstract reference types
 		return t
 	case 0x63, 0x64: // (ref null ht), (ref ht)
-		r.sleb(33)
+		r.SLEB(33)
 		return t
 	default:
-		r.fail("value type 0x%02x", t)
+		r.Fail("value type 0x%02x", t)
 		return 0
 	}
 }
 
 // limits reads the limits of a table or memory.
 func (r *reader) limits() (min, max uint64, hasMax bool) {
-	flags := r.byte()
+	flags := r.Byte()
 	if flags > 7 {
-		r.fail("limits flags 0x%02x", flags)
+		r.Fail("limits flags 0x%02x", flags)
 		return 0, 0, false
 	}
 	bits := uint(32)
 	if flags&4 != 0 {
 		bits = 64
 	}
-	min = r.uleb(bits)
+	min = r.ULEB(bits)
 	if flags&1 != 0 {
-		max, hasMax = r.uleb(bits), true
+		max, hasMax = r.ULEB(bits), true
 	}
 	return min, max, hasMax
 }
@@ -326,30 +328,30 @@ func (r *reader) limits() (min, max uint64, hasMax bool) {
 // returns its value if it is a lone i32.const. It decodes every
 // instruction, since an immediate may hold the end byte.
 func (r *reader) constExpr() (value int64, known bool) {
-	for n := 0; r.err == nil; n++ {
-		switch op := r.byte(); op {
+	for n := 0; r.Err == nil; n++ {
+		switch op := r.Byte(); op {
 		case 0x0b: // end
 			return value, known && n == 1
 		case 0x41: // i32.const
-			value, known = r.sleb(32), n == 0
+			value, known = r.SLEB(32), n == 0
 		case 0x42: // i64.const
-			r.sleb(64)
+			r.SLEB(64)
 		case 0x43: // f32.const
-			r.bytes(4)
+			r.Bytes(4)
 		case 0x44: // f64.const
-			r.bytes(8)
+			r.Bytes(8)
 		case 0x23, 0xd2: // global.get, ref.func
-			r.u32()
+			r.U32()
 		case 0xd0: // ref.null
-			r.sleb(33)
+			r.SLEB(33)
 		case 0x6a, 0x6b, 0x6c, 0x7c, 0x7d, 0x7e: // i32/i64 add, sub, mul (extended constant expressions)
 		case 0xfd: // v128.const
-			if sub := r.u32(); sub != 12 {
-				r.fail("instruction 0xfd %d in a constant expression", sub)
+			if sub := r.U32(); sub != 12 {
+				r.Fail("instruction 0xfd %d in a constant expression", sub)
 			}
-			r.bytes(16)
+			r.Bytes(16)
 		default:
-			r.fail("instruction 0x%02x in a constant expression", op)
+			r.Fail("instruction 0x%02x in a constant expression", op)
 		}
 	}
 	return 0, false

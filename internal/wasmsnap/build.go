@@ -1,6 +1,8 @@
 package wasmsnap
 
 import (
+	"github.com/capstream/capstream/internal/wasmbin"
+
 	"encoding/binary"
 	"fmt"
 )
@@ -245,23 +247,23 @@ func appendActive(p, memory []byte, r run) []byte {
 // section: then without its data segment names, which name the segments
 // Build replaced. A name section this package cannot read is kept as it is.
 func filterNames(s section) []byte {
-	r := &reader{b: s.payload}
-	if string(r.name()) != "name" || r.err != nil {
+	r := &reader{wasmbin.Reader{B: s.payload}}
+	if string(r.Name()) != "name" || r.Err != nil {
 		return s.raw
 	}
-	kept := append([]byte(nil), s.payload[:r.pos]...)
+	kept := append([]byte(nil), s.payload[:r.Pos]...)
 	dropped := false
-	for !r.done() {
-		start := r.pos
-		id := r.byte()
-		r.name()
+	for !r.Done() {
+		start := r.Pos
+		id := r.Byte()
+		r.Name()
 		if id == 9 { // data segment names
 			dropped = true
 			continue
 		}
-		kept = append(kept, s.payload[start:r.pos]...)
+		kept = append(kept, s.payload[start:r.Pos]...)
 	}
-	if r.err != nil || !dropped {
+	if r.Err != nil || !dropped {
 		return s.raw
 	}
 	return appendSection(nil, secCustom, kept)

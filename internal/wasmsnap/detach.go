@@ -1,6 +1,10 @@
 package wasmsnap
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/capstream/capstream/internal/wasmbin"
+)
 
 // DetachData separates a module from the initial contents of its memory.
 // It returns the module with every active data segment replaced by an empty
@@ -69,21 +73,21 @@ func DetachData(wasm []byte) (module, image []byte, err error) {
 // activeSegment decodes an active data segment of memory 0 whose offset is
 // an i32.const.
 func activeSegment(raw []byte) (offset uint64, init []byte, err error) {
-	r := &reader{b: raw}
-	flag := r.u32()
+	r := &reader{wasmbin.Reader{B: raw}}
+	flag := r.U32()
 	if flag == 2 {
-		r.u32() // memory 0: parse checked it
+		r.U32() // memory 0: parse checked it
 	}
-	if op := r.byte(); r.err == nil && op != 0x41 {
+	if op := r.Byte(); r.Err == nil && op != 0x41 {
 		return 0, nil, fmt.Errorf("%w: offset is not an i32.const (opcode 0x%02x)", ErrUnsupported, op)
 	}
-	offset = uint64(uint32(int32(r.sleb(32))))
-	if end := r.byte(); r.err == nil && end != 0x0b {
+	offset = uint64(uint32(int32(r.SLEB(32))))
+	if end := r.Byte(); r.Err == nil && end != 0x0b {
 		return 0, nil, fmt.Errorf("%w: offset is not a single i32.const", ErrUnsupported)
 	}
-	init = r.name()
-	if r.err != nil {
-		return 0, nil, r.err
+	init = r.Name()
+	if r.Err != nil {
+		return 0, nil, r.Err
 	}
 	return offset, init, nil
 }

@@ -1,6 +1,8 @@
 package wasmsnap
 
 import (
+	"github.com/capstream/capstream/internal/wasmbin"
+
 	"bytes"
 	"encoding/binary"
 	"testing"
@@ -63,16 +65,16 @@ func FuzzLEB128(f *testing.F) {
 	f.Add(uint64(0), int64(0))
 	f.Add(uint64(1<<64-1), int64(-1<<63))
 	f.Fuzz(func(t *testing.T, u uint64, s int64) {
-		r := &reader{b: appendSLEB(appendULEB(nil, u), s)}
-		if got := r.uleb(64); got != u || r.err != nil {
-			t.Errorf("uleb %d read back as %d, %v", u, got, r.err)
+		r := &reader{wasmbin.Reader{B: appendSLEB(appendULEB(nil, u), s)}}
+		if got := r.ULEB(64); got != u || r.Err != nil {
+			t.Errorf("uleb %d read back as %d, %v", u, got, r.Err)
 		}
-		if got := r.sleb(64); got != s || r.err != nil || !r.done() {
-			t.Errorf("sleb %d read back as %d, %v", s, got, r.err)
+		if got := r.SLEB(64); got != s || r.Err != nil || !r.Done() {
+			t.Errorf("sleb %d read back as %d, %v", s, got, r.Err)
 		}
-		r = &reader{b: appendSLEB(nil, int64(int32(s)))}
-		if got := r.sleb(32); got != int64(int32(s)) || r.err != nil {
-			t.Errorf("sleb %d read back as %d, %v", int32(s), got, r.err)
+		r = &reader{wasmbin.Reader{B: appendSLEB(nil, int64(int32(s)))}}
+		if got := r.SLEB(32); got != int64(int32(s)) || r.Err != nil {
+			t.Errorf("sleb %d read back as %d, %v", int32(s), got, r.Err)
 		}
 	})
 }

@@ -1,6 +1,8 @@
 package wasmsnap
 
 import (
+	"github.com/capstream/capstream/internal/wasmbin"
+
 	"bytes"
 	"fmt"
 )
@@ -119,14 +121,14 @@ func parse(wasm []byte) (*module, error) {
 		return nil, fmt.Errorf("%w: not a WebAssembly module", ErrMalformed)
 	}
 	m := &module{}
-	r := &reader{b: wasm, pos: len(header)}
+	r := &reader{wasmbin.Reader{B: wasm, Pos: len(header)}}
 	last := 0
-	for !r.done() {
-		start := r.pos
-		id := r.byte()
-		payload := r.name()
-		if r.err != nil {
-			return nil, r.err
+	for !r.Done() {
+		start := r.Pos
+		id := r.Byte()
+		payload := r.Name()
+		if r.Err != nil {
+			return nil, r.Err
 		}
 		if id != secCustom {
 			if int(id) >= len(sectionOrder) || sectionOrder[id] == 0 {
@@ -137,8 +139,8 @@ func parse(wasm []byte) (*module, error) {
 			}
 			last = sectionOrder[id]
 		}
-		m.sections = append(m.sections, section{id: id, raw: wasm[start:r.pos], payload: payload})
-		if err := m.decode(id, payload, r.pos-len(payload)); err != nil {
+		m.sections = append(m.sections, section{id: id, raw: wasm[start:r.Pos], payload: payload})
+		if err := m.decode(id, payload, r.Pos-len(payload)); err != nil {
 			return nil, fmt.Errorf("%w (in the %s section)", err, sectionNames[id])
 		}
 	}
@@ -148,12 +150,12 @@ func parse(wasm []byte) (*module, error) {
 // decode decodes one section, found at offset in the module, if it is one
 // this package needs.
 func (m *module) decode(id byte, payload []byte, offset int) error {
-	r := &reader{b: payload, base: offset}
+	r := &reader{wasmbin.Reader{B: payload, Base: offset}}
 	switch id {
 	case secImport:
 		m.decodeImports(r)
 	case secMemory:
-		n := r.count(2)
+		n := r.Count(2)
 		if n > 1 || (n == 1 && m.hasMemory) {
 			return fmt.Errorf("%w: more than one memory", ErrUnsupported)
 		}
@@ -161,53 +163,53 @@ func (m *module) decode(id byte, payload []byte, offset int) error {
 			m.hasMemory = true
 			var shared bool
 			m.memMin, m.memMax, m.memHasMax, shared = r.memoryLimits()
-			if r.err == nil && shared {
+			if r.Err == nil && shared {
 				return fmt.Errorf("%w: shared memory", ErrUnsupported)
 			}
 		}
 	case secGlobal:
 		m.decodeGlobals(r)
 	case secExport:
-		n := r.count(3)
-		for i := 0; i < n && r.err == nil; i++ {
-			start := r.pos
-			name := r.name()
-			kind := r.byte()
-			r.u32()
-			m.exports = append(m.exports, export{name: string(name), kind: kind, raw: r.b[start:r.pos]})
+		n := r.Count(3)
+		for i := 0; i < n && r.Err == nil; i++ {
+			start := r.Pos
+			name := r.Name()
+			kind := r.Byte()
+			r.U32()
+			m.exports = append(m.exports, export{name: string(name), kind: kind, raw: r.B[start:r.Pos]})
 		}
 	case secDataCount:
-		r.u32()
+		r.U32()
 		m.hasDataCnt = true
 	case secData:
-		n := r.count(2)
-		for i := 0; i < n && r.err == nil; i++ {
-			start := r.pos
+		n := r.Count(2)
+		for i := 0; i < n && r.Err == nil; i++ {
+			start := r.Pos
 			passive := false
-			switch flag := r.u32(); flag {
+			switch flag := r.U32(); flag {
 			case 0:
 				r.skipConstExpr()
 			case 1:
 				passive = true
 			case 2:
-				if mem := r.u32(); r.err == nil && mem != 0 {
+				if mem := r.U32(); r.Err == nil && mem != 0 {
 					return fmt.Errorf("%w: data segment %d for memory %d", ErrMalformed, i, mem)
 				}
 				r.skipConstExpr()
 			default:
-				r.fail("data segment flags %d", flag)
+				r.Fail("data segment flags %d", flag)
 			}
-			r.name()
-			m.segments = append(m.segments, segment{passive: passive, raw: r.b[start:r.pos]})
+			r.Name()
+			m.segments = append(m.segments, segment{passive: passive, raw: r.B[start:r.Pos]})
 		}
 	default:
 		return nil
 	}
-	if r.err == nil && r.pos != len(r.b) {
-		r.fail("%d bytes after the last entry", len(r.b)-r.pos)
+	if r.Err == nil && r.Pos != len(r.B) {
+		r.Fail("%d bytes after the last entry", len(r.B)-r.Pos)
 	}
-	if r.err != nil {
-		return r.err
+	if r.Err != nil {
+		return r.Err
 	}
 	if m.err != nil {
 		return m.err
@@ -216,13 +218,13 @@ func (m *module) decode(id byte, payload []byte, offset int) error {
 }
 
 func (m *module) decodeImports(r *reader) {
-	n := r.count(4)
-	for i := 0; i < n && r.err == nil; i++ {
-		r.name()
-		r.name()
-		switch kind := r.byte(); kind {
+	n := r.Count(4)
+	for i := 0; i < n && r.Err == nil; i++ {
+		r.Name()
+		r.Name()
+		switch kind := r.Byte(); kind {
 		case kindFunc:
-			r.u32()
+			r.U32()
 		case kindTable:
 			r.valueType()
 			r.limits()
@@ -231,31 +233,31 @@ func (m *module) decodeImports(r *reader) {
 			m.refuse("imported memory")
 		case kindGlobal:
 			r.valueType()
-			if mut := r.byte(); r.err == nil && mut != 0 {
+			if mut := r.Byte(); r.Err == nil && mut != 0 {
 				m.refuse("imported mutable global")
 			}
 			m.importedGlobals++
 		case kindTag:
-			r.byte()
-			r.u32()
+			r.Byte()
+			r.U32()
 		default:
-			r.fail("import kind %d", kind)
+			r.Fail("import kind %d", kind)
 		}
 	}
 }
 
 func (m *module) decodeGlobals(r *reader) {
-	n := r.count(3)
-	for i := 0; i < n && r.err == nil; i++ {
-		start := r.pos
+	n := r.Count(3)
+	for i := 0; i < n && r.Err == nil; i++ {
+		start := r.Pos
 		typ := r.valueType()
-		mut := r.byte()
+		mut := r.Byte()
 		if mut > 1 {
-			r.fail("global mutability %d", mut)
+			r.Fail("global mutability %d", mut)
 		}
 		r.skipConstExpr()
-		g := global{index: m.importedGlobals + uint32(i), typ: typ, mutable: mut == 1, raw: r.b[start:r.pos]}
-		if r.err == nil && g.mutable && !isNumber(typ) {
+		g := global{index: m.importedGlobals + uint32(i), typ: typ, mutable: mut == 1, raw: r.B[start:r.Pos]}
+		if r.Err == nil && g.mutable && !isNumber(typ) {
 			m.refuse(fmt.Sprintf("mutable global %d is not a number", g.index))
 		}
 		m.globals = append(m.globals, g)
@@ -273,34 +275,34 @@ func isNumber(t byte) bool { return t == typeI32 || t == typeI64 || t == typeF32
 
 // valueType reads a value type and returns it, or 0 for a reference type.
 func (r *reader) valueType() byte {
-	switch t := r.byte(); t {
+	switch t := r.Byte(); t {
 	case typeI32, typeI64, typeF32, typeF64, typeV128:
 		return t
 	case 0x70, 0x6f, 0x6e, 0x6d, 0x6c, 0x6b, 0x6a, 0x71, 0x72, 0x73, 0x74, 0x69:
 		return 0 // abstract reference types (reference types, GC, exceptions)
 	case 0x63, 0x64: // (ref null ht), (ref ht)
-		r.sleb(33)
+		r.SLEB(33)
 		return 0
 	default:
-		r.fail("value type 0x%02x", t)
+		r.Fail("value type 0x%02x", t)
 		return 0
 	}
 }
 
 // limits reads the limits of a table or memory.
 func (r *reader) limits() (lo, hi uint64, hasMax bool, flags byte) {
-	flags = r.byte()
+	flags = r.Byte()
 	if flags > 7 {
-		r.fail("limits flags 0x%02x", flags)
+		r.Fail("limits flags 0x%02x", flags)
 		return
 	}
 	bits := uint(32)
 	if flags&4 != 0 {
 		bits = 64
 	}
-	lo = r.uleb(bits)
+	lo = r.ULEB(bits)
 	if flags&1 != 0 {
-		hi = r.uleb(bits)
+		hi = r.ULEB(bits)
 		hasMax = true
 	}
 	return lo, hi, hasMax, flags
@@ -310,11 +312,11 @@ func (r *reader) limits() (lo, hi uint64, hasMax bool, flags byte) {
 func (r *reader) memoryLimits() (lo, hi uint64, hasMax, shared bool) {
 	lo, hi, hasMax, flags := r.limits()
 	switch {
-	case r.err != nil:
+	case r.Err != nil:
 	case flags&4 != 0:
-		r.err = fmt.Errorf("%w: 64-bit memory", ErrUnsupported)
+		r.Err = fmt.Errorf("%w: 64-bit memory", ErrUnsupported)
 	case lo > maxPages || (hasMax && (hi > maxPages || hi < lo)):
-		r.fail("memory limits %d..%d", lo, hi)
+		r.Fail("memory limits %d..%d", lo, hi)
 	}
 	return lo, hi, hasMax, flags&2 != 0
 }
@@ -322,41 +324,41 @@ func (r *reader) memoryLimits() (lo, hi uint64, hasMax, shared bool) {
 // skipConstExpr reads a constant expression up to and including its end.
 // It decodes every instruction, since an immediate may hold the end byte.
 func (r *reader) skipConstExpr() {
-	for r.err == nil {
-		switch op := r.byte(); op {
+	for r.Err == nil {
+		switch op := r.Byte(); op {
 		case 0x0b: // end
 			return
 		case 0x41: // i32.const
-			r.sleb(32)
+			r.SLEB(32)
 		case 0x42: // i64.const
-			r.sleb(64)
+			r.SLEB(64)
 		case 0x43: // f32.const
-			r.bytes(4)
+			r.Bytes(4)
 		case 0x44: // f64.const
-			r.bytes(8)
+			r.Bytes(8)
 		case 0x23, 0xd2: // global.get, ref.func
-			r.u32()
+			r.U32()
 		case 0xd0: // ref.null
-			r.sleb(33)
+			r.SLEB(33)
 		case 0x6a, 0x6b, 0x6c, 0x7c, 0x7d, 0x7e: // i32/i64 add, sub, mul (extended constant expressions)
 		case 0xfd: // SIMD
-			if sub := r.u32(); sub != 12 {
-				r.fail("instruction 0xfd %d in a constant expression", sub)
+			if sub := r.U32(); sub != 12 {
+				r.Fail("instruction 0xfd %d in a constant expression", sub)
 			}
-			r.bytes(16) // v128.const
+			r.Bytes(16) // v128.const
 		case 0xfb: // GC
-			switch sub := r.u32(); sub {
+			switch sub := r.U32(); sub {
 			case 0, 1, 6, 7: // struct.new, struct.new_default, array.new, array.new_default
-				r.u32()
+				r.U32()
 			case 8: // array.new_fixed
-				r.u32()
-				r.u32()
+				r.U32()
+				r.U32()
 			case 26, 27, 28: // any.convert_extern, extern.convert_any, ref.i31
 			default:
-				r.fail("instruction 0xfb %d in a constant expression", sub)
+				r.Fail("instruction 0xfb %d in a constant expression", sub)
 			}
 		default:
-			r.fail("instruction 0x%02x in a constant expression", op)
+			r.Fail("instruction 0x%02x in a constant expression", op)
 		}
 	}
 }

@@ -1,6 +1,8 @@
 package wasmsnap
 
 import (
+	"github.com/capstream/capstream/internal/wasmbin"
+
 	"bytes"
 	"context"
 	"errors"
@@ -225,15 +227,15 @@ func TestLEB128(t *testing.T) {
 		{"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01", 64, 0, false, true},
 		{"\x40", 33, -64, true, true},
 	} {
-		r := &reader{b: []byte(tc.in)}
+		r := &reader{wasmbin.Reader{B: []byte(tc.in)}}
 		var got int64
 		if tc.sign {
-			got = r.sleb(tc.bits)
+			got = r.SLEB(tc.bits)
 		} else {
-			got = int64(r.uleb(tc.bits))
+			got = int64(r.ULEB(tc.bits))
 		}
-		if ok := r.err == nil && r.done(); ok != tc.ok || got != tc.want {
-			t.Errorf("reading %x as %d bits (signed %v): %d, %v; want %d, %v", tc.in, tc.bits, tc.sign, got, r.err, tc.want, tc.ok)
+		if ok := r.Err == nil && r.Done(); ok != tc.ok || got != tc.want {
+			t.Errorf("reading %x as %d bits (signed %v): %d, %v; want %d, %v", tc.in, tc.bits, tc.sign, got, r.Err, tc.want, tc.ok)
 		}
 	}
 }

@@ -31,12 +31,16 @@
 // validate the rest.
 package wasmsnap
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/capstream/capstream/internal/wasmbin"
+)
 
 // Errors of this package; the errors it returns wrap one of them.
 var (
 	// ErrMalformed is a module that is not a well-formed WebAssembly binary.
-	ErrMalformed = errors.New("wasmsnap: malformed module")
+	ErrMalformed = wasmbin.ErrMalformed
 	// ErrUnsupported is a module that cannot be snapshotted: an imported,
 	// shared or 64-bit memory, several memories, an imported mutable
 	// global, or a mutable global that is not a number.
