@@ -176,58 +176,12 @@ static int list(cs_buf *out) {
     return 0;
 }
 
-// same_fold reports whether key equals name ignoring ASCII case.
-static bool same_fold(const cs_buf *key, const char *name) {
-    if (key->len != strlen(name)) return false;
-    for (size_t i = 0; i < key->len; i++) {
-        char a = key->data[i], b = name[i];
-        if (a >= 'A' && a <= 'Z') a = (char)(a - 'A' + 'a');
-        if (a != b) return false;
-    }
-    return true;
-}
-
-// decode reads the members of the input named in names (lowercase) into
-// out, as Go's encoding/json decodes an object into a struct of string
-// fields: a key matches a field ignoring ASCII case, a later member
-// replaces an earlier one, null changes nothing, and the first member of
-// another type fails the call. (The runtime checks inputs against the
-// schema first, which admits only strings under the exact names.)
-static bool decode(cs_json in, const char *const *names, cs_buf *out, size_t n) {
-    cs_json key, value;
-    cs_json bad = {0};
-    const char *bad_name = NULL;
-    cs_buf k = {0};
-    cs_json_iter it = cs_json_iterate(in);
-    while (cs_json_next(&it, &key, &value)) {
-        cs_buf_reset(&k);
-        cs_json_string(key, &k);
-        for (size_t i = 0; i < n; i++) {
-            if (!same_fold(&k, names[i]) || cs_json_is_null(value)) continue;
-            cs_buf_reset(&out[i]);
-            if (!cs_json_string(value, &out[i]) && !bad_name) {
-                bad = value;
-                bad_name = names[i];
-            }
-        }
-    }
-    cs_buf_free(&k);
-    for (size_t i = 0; i < n; i++) cs_buf_reserve(&out[i], 0);
-    if (!bad_name) return true;
-    cs_buf msg = {0};
-    cs_buf_append_str(&msg, "invalid input: field \"");
-    cs_buf_append_str(&msg, bad_name);
-    cs_buf_append_str(&msg, "\": want a string, got ");
-    cs_buf_append_str(&msg, cs_kind_name(cs_json_kind(bad)));
-    cs_error_n(msg.data, msg.len);
-    return false;
-}
-
+// run does the op. The runtime has checked the input against inputSchema:
+// op is one of the three, and text, if there, a string.
 static int run(cs_json in) {
-    static const char *const fields[] = {"op", "text"};
-    cs_buf args[2] = {{0}, {0}}, out = {0};
-    if (!decode(in, fields, args, 2)) return 1;
-    const cs_buf op = args[0], text = args[1];
+    cs_buf op = {0}, text = {0}, out = {0};
+    cs_json_string(cs_json_get(in, "op"), &op); // absent: "", an unknown op
+    cs_json_string(cs_json_get(in, "text"), &text);
     const char *o = op.data;
     int rc = 0;
     if (op.len == 3 && strcmp(o, "add") == 0) {

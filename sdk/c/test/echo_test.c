@@ -16,12 +16,11 @@ int main(void) {
     r = cs_test_call("{\"text\":\"\"}");
     CS_TEST_EXPECT_STR(r.output, "{\"text\":\"\"}");
 
+    // The runtime checks inputs against the schema; a tool called without
+    // it still fails cleanly.
     r = cs_test_call("{\"text\":5}");
-    CS_TEST_EXPECT_STR(r.error, "invalid input: field \"text\": want a string, got number");
+    CS_TEST_EXPECT_STR(r.error, "text must be a string");
     CS_TEST_EXPECT(r.event_count == 0);
-
-    r = cs_test_call("{\"TEXT\":\"folded\",\"other\":null}");
-    CS_TEST_EXPECT_STR(r.output, "{\"text\":\"folded\"}");
 
     if (cs_test_failures()) return 1;
     printf("echo_test: ok\n");
