@@ -123,3 +123,40 @@ func (r *Reader) Count(min int) int {
 	}
 	return int(n)
 }
+
+// AppendULEB appends v as unsigned LEB128.
+func AppendULEB(b []byte, v uint64) []byte {
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if v == 0 {
+			return append(b, c)
+		}
+		b = append(b, c|0x80)
+	}
+}
+
+// AppendSLEB appends v as signed LEB128.
+func AppendSLEB(b []byte, v int64) []byte {
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
+			return append(b, c)
+		}
+		b = append(b, c|0x80)
+	}
+}
+
+// AppendName appends a length-prefixed byte string.
+func AppendName(b []byte, s string) []byte {
+	b = AppendULEB(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// AppendSection appends a section with its id and size.
+func AppendSection(b []byte, id byte, payload []byte) []byte {
+	b = append(b, id)
+	b = AppendULEB(b, uint64(len(payload)))
+	return append(b, payload...)
+}

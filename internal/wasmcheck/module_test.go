@@ -1,6 +1,8 @@
 package wasmcheck
 
 import (
+	"github.com/capstream/capstream/internal/wasmbin"
+
 	"bytes"
 	"context"
 	"slices"
@@ -63,16 +65,16 @@ func TestReadLayout(t *testing.T) {
 // nameSection returns a name section that names globals.
 func nameSection(names map[uint32]string) []byte {
 	var sub []byte
-	sub = appendULEB(sub, uint64(len(names)))
+	sub = wasmbin.AppendULEB(sub, uint64(len(names)))
 	for i := uint32(0); i < 16; i++ {
 		if n, ok := names[i]; ok {
-			sub = appendName(appendULEB(sub, uint64(i)), n)
+			sub = wasmbin.AppendName(wasmbin.AppendULEB(sub, uint64(i)), n)
 		}
 	}
-	payload := appendName(nil, "name")
+	payload := wasmbin.AppendName(nil, "name")
 	payload = append(payload, 1, 2, 0, 0) // an empty function names subsection
-	payload = appendULEB(append(payload, 7), uint64(len(sub)))
-	return appendSection(nil, secCustom, append(payload, sub...))
+	payload = wasmbin.AppendULEB(append(payload, 7), uint64(len(sub)))
+	return wasmbin.AppendSection(nil, secCustom, append(payload, sub...))
 }
 
 func TestShadowStack(t *testing.T) {
@@ -152,19 +154,19 @@ func TestShadowStack(t *testing.T) {
 
 func TestLanguage(t *testing.T) {
 	producers := func(field, value string) []byte {
-		p := appendName(nil, "producers")
-		p = appendULEB(p, 1)
-		p = appendName(p, field)
-		p = appendULEB(p, 1)
-		p = appendName(appendName(p, value), "1.0")
-		return appendSection(nil, secCustom, p)
+		p := wasmbin.AppendName(nil, "producers")
+		p = wasmbin.AppendULEB(p, 1)
+		p = wasmbin.AppendName(p, field)
+		p = wasmbin.AppendULEB(p, 1)
+		p = wasmbin.AppendName(wasmbin.AppendName(p, value), "1.0")
+		return wasmbin.AppendSection(nil, secCustom, p)
 	}
 	base := testwasm.WAT(t, `(module)`)
 	for _, tt := range []struct {
 		extra []byte
 		want  string
 	}{
-		{appendSection(nil, secCustom, appendName(nil, "go:buildid")), langGo},
+		{wasmbin.AppendSection(nil, secCustom, wasmbin.AppendName(nil, "go:buildid")), langGo},
 		{producers("language", "Rust"), langRust},
 		{producers("language", "C11"), langC},
 		{producers("language", "C++14"), langCPP},

@@ -1,6 +1,8 @@
 package wasmcheck
 
 import (
+	"github.com/capstream/capstream/internal/wasmbin"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -115,61 +117,30 @@ func manifestMessage(err error) string {
 func probeModule(manifest []byte) []byte {
 	pages := max(1, (uint64(len(manifest))+wasmPage-1)/wasmPage)
 	b := append([]byte(nil), header...)
-	b = appendSection(b, 1, []byte{2, 0x60, 2, 0x7f, 0x7f, 1, 0x7f, 0x60, 0, 1, 0x7f})
-	imp := appendULEB(nil, 1)
-	imp = appendName(imp, abi.Module)
-	imp = appendName(imp, abi.FuncSetOutput)
-	b = appendSection(b, 2, append(imp, kindFunc, 0))
-	b = appendSection(b, 3, []byte{2, 1, 1})
-	b = appendSection(b, 5, appendULEB([]byte{1, 0}, pages))
-	exp := appendULEB(nil, 3)
-	exp = append(appendName(exp, abi.ExportMemory), kindMemory, 0)
-	exp = append(appendName(exp, abi.ExportManifest), kindFunc, 1)
-	exp = append(appendName(exp, abi.ExportRun), kindFunc, 2)
-	b = appendSection(b, 7, exp)
+	b = wasmbin.AppendSection(b, 1, []byte{2, 0x60, 2, 0x7f, 0x7f, 1, 0x7f, 0x60, 0, 1, 0x7f})
+	imp := wasmbin.AppendULEB(nil, 1)
+	imp = wasmbin.AppendName(imp, abi.Module)
+	imp = wasmbin.AppendName(imp, abi.FuncSetOutput)
+	b = wasmbin.AppendSection(b, 2, append(imp, kindFunc, 0))
+	b = wasmbin.AppendSection(b, 3, []byte{2, 1, 1})
+	b = wasmbin.AppendSection(b, 5, wasmbin.AppendULEB([]byte{1, 0}, pages))
+	exp := wasmbin.AppendULEB(nil, 3)
+	exp = append(wasmbin.AppendName(exp, abi.ExportMemory), kindMemory, 0)
+	exp = append(wasmbin.AppendName(exp, abi.ExportManifest), kindFunc, 1)
+	exp = append(wasmbin.AppendName(exp, abi.ExportRun), kindFunc, 2)
+	b = wasmbin.AppendSection(b, 7, exp)
 	pushManifest := []byte{0, 0x41, 0}        // no locals; i32.const 0
 	pushManifest = append(pushManifest, 0x41) // i32.const len
-	pushManifest = appendSLEB(pushManifest, int64(len(manifest)))
+	pushManifest = wasmbin.AppendSLEB(pushManifest, int64(len(manifest)))
 	pushManifest = append(pushManifest, 0x10, 0, 0x1a, 0x41, 0, 0x0b) // call 0; drop; i32.const 0; end
 	run := []byte{0, 0x41, 0, 0x0b}                                   // no locals; i32.const 0; end
-	code := appendULEB(nil, 2)
-	code = append(appendULEB(code, uint64(len(pushManifest))), pushManifest...)
-	code = append(appendULEB(code, uint64(len(run))), run...)
-	b = appendSection(b, 10, code)
+	code := wasmbin.AppendULEB(nil, 2)
+	code = append(wasmbin.AppendULEB(code, uint64(len(pushManifest))), pushManifest...)
+	code = append(wasmbin.AppendULEB(code, uint64(len(run))), run...)
+	b = wasmbin.AppendSection(b, 10, code)
 	data := []byte{1, 0, 0x41, 0, 0x0b} // one active segment at i32.const 0
-	data = append(appendULEB(data, uint64(len(manifest))), manifest...)
-	return appendSection(b, 11, data)
+	data = append(wasmbin.AppendULEB(data, uint64(len(manifest))), manifest...)
+	return wasmbin.AppendSection(b, 11, data)
 }
 
 const wasmPage = 65536
-
-func appendULEB(b []byte, v uint64) []byte {
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if v == 0 {
-			return append(b, c)
-		}
-		b = append(b, c|0x80)
-	}
-}
-
-func appendSLEB(b []byte, v int64) []byte {
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
-			return append(b, c)
-		}
-		b = append(b, c|0x80)
-	}
-}
-
-func appendName(b []byte, s string) []byte {
-	return append(appendULEB(b, uint64(len(s))), s...)
-}
-
-func appendSection(b []byte, id byte, payload []byte) []byte {
-	b = appendULEB(append(b, id), uint64(len(payload)))
-	return append(b, payload...)
-}

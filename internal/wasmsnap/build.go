@@ -53,18 +53,18 @@ func build(original []byte, memory []byte, globals []GlobalValue, gap int) ([]by
 	for i, s := range m.sections {
 		switch s.id {
 		case secMemory:
-			out = appendSection(out, secMemory, m.memoryPayload(pages))
+			out = wasmbin.AppendSection(out, secMemory, m.memoryPayload(pages))
 		case secGlobal:
-			out = appendSection(out, secGlobal, m.globalPayload(values))
+			out = wasmbin.AppendSection(out, secGlobal, m.globalPayload(values))
 		case secExport:
 			if p, ok := m.exportPayload(); ok {
-				out = appendSection(out, secExport, p)
+				out = wasmbin.AppendSection(out, secExport, p)
 			}
 		case secStart:
 		case secDataCount:
-			out = appendSection(out, secDataCount, appendULEB(nil, uint64(data.count)))
+			out = wasmbin.AppendSection(out, secDataCount, wasmbin.AppendULEB(nil, uint64(data.count)))
 		case secData:
-			out = appendSection(out, secData, data.payload)
+			out = wasmbin.AppendSection(out, secData, data.payload)
 			wroteData = true
 		case secCustom:
 			out = append(out, filterNames(s)...)
@@ -72,7 +72,7 @@ func build(original []byte, memory []byte, globals []GlobalValue, gap int) ([]by
 			out = append(out, s.raw...)
 		}
 		if !wroteData && data.count > 0 && m.lastKnownSection() == i {
-			out = appendSection(out, secData, data.payload)
+			out = wasmbin.AppendSection(out, secData, data.payload)
 			wroteData = true
 		}
 	}
@@ -145,15 +145,15 @@ func (m *module) memoryPayload(pages uint64) []byte {
 	p := []byte{1} // one memory
 	if m.memHasMax {
 		p = append(p, 1)
-		p = appendULEB(p, pages)
-		return appendULEB(p, m.memMax)
+		p = wasmbin.AppendULEB(p, pages)
+		return wasmbin.AppendULEB(p, m.memMax)
 	}
 	p = append(p, 0)
-	return appendULEB(p, pages)
+	return wasmbin.AppendULEB(p, pages)
 }
 
 func (m *module) globalPayload(values map[uint32]uint64) []byte {
-	p := appendULEB(nil, uint64(len(m.globals)))
+	p := wasmbin.AppendULEB(nil, uint64(len(m.globals)))
 	for _, g := range m.globals {
 		if !g.mutable {
 			p = append(p, g.raw...)
@@ -163,9 +163,9 @@ func (m *module) globalPayload(values map[uint32]uint64) []byte {
 		p = append(p, g.typ, 1)
 		switch g.typ {
 		case typeI32:
-			p = appendSLEB(append(p, 0x41), int64(int32(bits)))
+			p = wasmbin.AppendSLEB(append(p, 0x41), int64(int32(bits)))
 		case typeI64:
-			p = appendSLEB(append(p, 0x42), int64(bits))
+			p = wasmbin.AppendSLEB(append(p, 0x42), int64(bits))
 		case typeF32:
 			p = binary.LittleEndian.AppendUint32(append(p, 0x43), uint32(bits))
 		case typeF64:
@@ -191,7 +191,7 @@ func (m *module) exportPayload() ([]byte, bool) {
 	if n == 0 {
 		return nil, false
 	}
-	return append(appendULEB(nil, uint64(n)), entries...), true
+	return append(wasmbin.AppendULEB(nil, uint64(n)), entries...), true
 }
 
 // dataSection is a new data section and its number of segments.
@@ -232,14 +232,14 @@ func (m *module) dataPayload(memory []byte, gap int) dataSection {
 		p = appendActive(p, memory, r)
 		n++
 	}
-	return dataSection{payload: append(appendULEB(nil, uint64(n)), p...), count: n}
+	return dataSection{payload: append(wasmbin.AppendULEB(nil, uint64(n)), p...), count: n}
 }
 
 func appendActive(p, memory []byte, r run) []byte {
 	p = append(p, 0, 0x41) // active in memory 0, at i32.const
-	p = appendSLEB(p, int64(int32(uint32(r.start))))
+	p = wasmbin.AppendSLEB(p, int64(int32(uint32(r.start))))
 	p = append(p, 0x0b)
-	p = appendULEB(p, uint64(r.end-r.start))
+	p = wasmbin.AppendULEB(p, uint64(r.end-r.start))
 	return append(p, memory[r.start:r.end]...)
 }
 
@@ -266,5 +266,5 @@ func filterNames(s section) []byte {
 	if r.Err != nil || !dropped {
 		return s.raw
 	}
-	return appendSection(nil, secCustom, kept)
+	return wasmbin.AppendSection(nil, secCustom, kept)
 }

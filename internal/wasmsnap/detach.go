@@ -41,7 +41,7 @@ func DetachData(wasm []byte) (module, image []byte, err error) {
 	}
 	image = make([]byte, m.memMin*pageSize)
 	var p []byte
-	p = appendULEB(p, uint64(len(m.segments)))
+	p = wasmbin.AppendULEB(p, uint64(len(m.segments)))
 	for i, s := range m.segments {
 		if s.passive {
 			p = append(p, s.raw...)
@@ -62,7 +62,7 @@ func DetachData(wasm []byte) (module, image []byte, err error) {
 	out = append(out, header...)
 	for _, s := range m.sections {
 		if s.id == secData {
-			out = appendSection(out, secData, p)
+			out = wasmbin.AppendSection(out, secData, p)
 		} else {
 			out = append(out, s.raw...)
 		}

@@ -65,14 +65,14 @@ func FuzzLEB128(f *testing.F) {
 	f.Add(uint64(0), int64(0))
 	f.Add(uint64(1<<64-1), int64(-1<<63))
 	f.Fuzz(func(t *testing.T, u uint64, s int64) {
-		r := &reader{wasmbin.Reader{B: appendSLEB(appendULEB(nil, u), s)}}
+		r := &reader{wasmbin.Reader{B: wasmbin.AppendSLEB(wasmbin.AppendULEB(nil, u), s)}}
 		if got := r.ULEB(64); got != u || r.Err != nil {
 			t.Errorf("uleb %d read back as %d, %v", u, got, r.Err)
 		}
 		if got := r.SLEB(64); got != s || r.Err != nil || !r.Done() {
 			t.Errorf("sleb %d read back as %d, %v", s, got, r.Err)
 		}
-		r = &reader{wasmbin.Reader{B: appendSLEB(nil, int64(int32(s)))}}
+		r = &reader{wasmbin.Reader{B: wasmbin.AppendSLEB(nil, int64(int32(s)))}}
 		if got := r.SLEB(32); got != int64(int32(s)) || r.Err != nil {
 			t.Errorf("sleb %d read back as %d, %v", int32(s), got, r.Err)
 		}

@@ -1,6 +1,8 @@
 package wasmsnap
 
 import (
+	"github.com/capstream/capstream/internal/wasmbin"
+
 	"fmt"
 	"strconv"
 )
@@ -27,16 +29,16 @@ func Instrument(wasm []byte) (out []byte, globals []Global, err error) {
 		if names[name] {
 			return nil, nil, fmt.Errorf("%w: the module already exports %q", ErrUnsupported, name)
 		}
-		added = appendName(added, name)
+		added = wasmbin.AppendName(added, name)
 		added = append(added, kindGlobal)
-		added = appendULEB(added, uint64(g.index))
+		added = wasmbin.AppendULEB(added, uint64(g.index))
 		globals = append(globals, Global{Index: g.index, Type: g.typ, Export: name})
 	}
 	if len(globals) == 0 {
 		return append([]byte(nil), wasm...), nil, nil
 	}
 
-	payload := appendULEB(nil, uint64(len(m.exports)+len(globals)))
+	payload := wasmbin.AppendULEB(nil, uint64(len(m.exports)+len(globals)))
 	for _, e := range m.exports {
 		payload = append(payload, e.raw...)
 	}
@@ -47,7 +49,7 @@ func Instrument(wasm []byte) (out []byte, globals []Global, err error) {
 	inserted := false
 	for _, s := range m.sections {
 		if !inserted && s.id != secCustom && sectionOrder[s.id] >= sectionOrder[secExport] {
-			out = appendSection(out, secExport, payload)
+			out = wasmbin.AppendSection(out, secExport, payload)
 			inserted = true
 		}
 		if s.id == secExport {
@@ -56,7 +58,7 @@ func Instrument(wasm []byte) (out []byte, globals []Global, err error) {
 		out = append(out, s.raw...)
 	}
 	if !inserted {
-		out = appendSection(out, secExport, payload)
+		out = wasmbin.AppendSection(out, secExport, payload)
 	}
 	return out, globals, nil
 }

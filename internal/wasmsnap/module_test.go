@@ -19,7 +19,7 @@ func assemble(sections ...[]byte) []byte {
 	return slices.Concat(append([][]byte{header}, sections...)...)
 }
 
-func sec(id byte, payload ...byte) []byte { return appendSection(nil, id, payload) }
+func sec(id byte, payload ...byte) []byte { return wasmbin.AppendSection(nil, id, payload) }
 
 func TestRefused(t *testing.T) {
 	for _, tc := range []struct {
@@ -127,12 +127,12 @@ func TestKeepsWhatItDoesNotRewrite(t *testing.T) {
 	imm := []byte{typeI64, 0, 0x42, 0x0b, 0x42, 0x02, 0x7c, 0x0b} // i64.const 11, i64.const 2, i64.add
 	global := slices.Concat([]byte{2}, imm, []byte{typeF32, 1, 0x43, 0, 0, 0, 0, 0x0b})
 	names := slices.Concat(
-		appendName(nil, "name"),
+		wasmbin.AppendName(nil, "name"),
 		[]byte{1, 4, 1, 0, 1, 'f'}, // function 0 is "f"
 		[]byte{9, 4, 1, 0, 1, 'd'}, // data segment 0 is "d"
 	)
 	wasm := assemble(
-		sec(secCustom, appendName(nil, "before")...),
+		sec(secCustom, wasmbin.AppendName(nil, "before")...),
 		sec(secType, 1, 0x60, 0, 0),
 		sec(secFunction, 1, 0),
 		sec(secMemory, 1, 0, 1),
@@ -149,7 +149,7 @@ func TestKeepsWhatItDoesNotRewrite(t *testing.T) {
 	if want := []Global{{1, typeF32, GlobalExportPrefix + "1"}}; !slices.Equal(globals, want) {
 		t.Errorf("globals %v, want %v", globals, want)
 	}
-	if !bytes.Contains(instrumented, imm) || !bytes.HasPrefix(instrumented[len(header):], sec(secCustom, appendName(nil, "before")...)) {
+	if !bytes.Contains(instrumented, imm) || !bytes.HasPrefix(instrumented[len(header):], sec(secCustom, wasmbin.AppendName(nil, "before")...)) {
 		t.Error("Instrument changed what it need not")
 	}
 
@@ -160,14 +160,14 @@ func TestKeepsWhatItDoesNotRewrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := assemble(
-		sec(secCustom, appendName(nil, "before")...),
+		sec(secCustom, wasmbin.AppendName(nil, "before")...),
 		sec(secType, 1, 0x60, 0, 0),
 		sec(secFunction, 1, 0),
 		sec(secMemory, 1, 0, 1),
 		sec(secGlobal, slices.Concat([]byte{2}, imm, []byte{typeF32, 1, 0x43, 0, 0, 0xc0, 0x3f, 0x0b})...),
 		sec(secCode, 1, 2, 0, 0x0b),
 		sec(secData, 1, 0, 0x41, 5, 0x0b, 1, 'y'),
-		sec(secCustom, slices.Concat(appendName(nil, "name"), []byte{1, 4, 1, 0, 1, 'f'})...),
+		sec(secCustom, slices.Concat(wasmbin.AppendName(nil, "name"), []byte{1, 4, 1, 0, 1, 'f'})...),
 	)
 	if !bytes.Equal(snap, want) {
 		t.Errorf("Build made\n%x\nwant\n%x", snap, want)
