@@ -160,3 +160,82 @@ func AppendSection(b []byte, id byte, payload []byte) []byte {
 	b = AppendULEB(b, uint64(len(payload)))
 	return append(b, payload...)
 }
+
+// ValueType reads a value type and returns it; reference types are
+// returned as their first byte.
+func (r *Reader) ValueType() byte {
+	switch t := r.Byte(); t {
+	case 0x7f, 0x7e, 0x7d, 0x7c, 0x7b, // i32 i64 f32 f64 v128
+		0x70, 0x6f, 0x6e, 0x6d, 0x6c, 0x6b, 0x6a, 0x71, 0x72, 0x73, 0x74, 0x69: // abstract reference types
+		return t
+	case 0x63, 0x64: // (ref null ht), (ref ht)
+		r.SLEB(33)
+		return t
+	default:
+		r.Fail("value type 0x%02x", t)
+		return 0
+	}
+}
+
+// Limits reads the limits of a table or memory.
+func (r *Reader) Limits() (lo, hi uint64, hasMax bool, flags byte) {
+	flags = r.Byte()
+	if flags > 7 {
+		r.Fail("limits flags 0x%02x", flags)
+		return
+	}
+	bits := uint(32)
+	if flags&4 != 0 {
+		bits = 64
+	}
+	lo = r.ULEB(bits)
+	if flags&1 != 0 {
+		hi = r.ULEB(bits)
+		hasMax = true
+	}
+	return lo, hi, hasMax, flags
+}
+
+// ConstExpr reads a constant expression up to and including its end, and
+// returns its value if it is a lone i32.const. It decodes every
+// instruction, since an immediate may hold the end byte.
+func (r *Reader) ConstExpr() (value int64, known bool) {
+	for n := 0; r.Err == nil; n++ {
+		switch op := r.Byte(); op {
+		case 0x0b: // end
+			return value, known && n == 1
+		case 0x41: // i32.const
+			value, known = r.SLEB(32), n == 0
+		case 0x42: // i64.const
+			r.SLEB(64)
+		case 0x43: // f32.const
+			r.Bytes(4)
+		case 0x44: // f64.const
+			r.Bytes(8)
+		case 0x23, 0xd2: // global.get, ref.func
+			r.U32()
+		case 0xd0: // ref.null
+			r.SLEB(33)
+		case 0x6a, 0x6b, 0x6c, 0x7c, 0x7d, 0x7e: // i32/i64 add, sub, mul (extended constant expressions)
+		case 0xfd: // v128.const
+			if sub := r.U32(); sub != 12 {
+				r.Fail("instruction 0xfd %d in a constant expression", sub)
+			}
+			r.Bytes(16)
+		case 0xfb: // GC
+			switch sub := r.U32(); sub {
+			case 0, 1, 6, 7: // struct.new, struct.new_default, array.new, array.new_default
+				r.U32()
+			case 8: // array.new_fixed
+				r.U32()
+				r.U32()
+			case 26, 27, 28: // any.convert_extern, extern.convert_any, ref.i31
+			default:
+				r.Fail("instruction 0xfb %d in a constant expression", sub)
+			}
+		default:
+			r.Fail("instruction 0x%02x in a constant expression", op)
+		}
+	}
+	return 0, false
+}

@@ -149,7 +149,7 @@ func (l *layout) section(id byte, r *reader) {
 	case secMemory:
 		n := r.Count(2)
 		for i := 0; i < n && r.Err == nil; i++ {
-			min, max, hasMax := r.limits()
+			min, max, hasMax, _ := r.Limits()
 			if l.memory == nil {
 				l.memory = &memoryLimits{min: min, max: max, hasMax: hasMax}
 			}
@@ -157,12 +157,12 @@ func (l *layout) section(id byte, r *reader) {
 	case secGlobal:
 		n := r.Count(3)
 		for i := 0; i < n && r.Err == nil; i++ {
-			typ := r.valueType()
+			typ := r.ValueType()
 			mut := r.Byte()
 			if mut > 1 {
 				r.Fail("global mutability %d", mut)
 			}
-			value, known := r.constExpr()
+			value, known := r.ConstExpr()
 			l.globals = append(l.globals, global{i32: typ == typeI32, mutable: mut == 1, value: value, known: known && typ == typeI32})
 		}
 	case secExport:
@@ -177,11 +177,11 @@ func (l *layout) section(id byte, r *reader) {
 			known := false
 			switch flag := r.U32(); flag {
 			case 0:
-				offset, known = r.constExpr()
+				offset, known = r.ConstExpr()
 			case 1: // passive
 			case 2:
 				r.U32() // memory index
-				offset, known = r.constExpr()
+				offset, known = r.ConstExpr()
 			default:
 				r.Fail("data segment flags %d", flag)
 			}
@@ -204,15 +204,15 @@ func (l *layout) importDesc(r *reader, k byte) {
 	case kindFunc:
 		r.U32()
 	case kindTable:
-		r.valueType()
-		r.limits()
+		r.ValueType()
+		r.Limits()
 	case kindMemory:
-		min, max, hasMax := r.limits()
+		min, max, hasMax, _ := r.Limits()
 		if l.memory == nil {
 			l.memory = &memoryLimits{min: min, max: max, hasMax: hasMax, imported: true}
 		}
 	case kindGlobal:
-		r.valueType()
+		r.ValueType()
 		r.Byte()
 		l.importedGlobals++
 	case kindTag:
@@ -288,73 +288,6 @@ func producers(r *reader) map[string][]string {
 		}
 	}
 	return out
-}
-
-// valueType reads a value type and returns it; reference types are
-// returned as their first byte.
-func (r *reader) valueType() byte {
-	switch t := r.Byte(); t {
-	case 0x7f, 0x7e, 0x7d, 0x7c, 0x7b, // i32 i64 f32 f64 v128
-		0x70, 0x6f, 0x6e, 0x6d, 0x6c, 0x6b, 0x6a, 0x71, 0x72, 0x73, 0x74, 0x69: // abstract reference types
-		return t
-	case 0x63, 0x64: // (ref null ht), (ref ht)
-		r.SLEB(33)
-		return t
-	default:
-		r.Fail("value type 0x%02x", t)
-		return 0
-	}
-}
-
-// limits reads the limits of a table or memory.
-func (r *reader) limits() (min, max uint64, hasMax bool) {
-	flags := r.Byte()
-	if flags > 7 {
-		r.Fail("limits flags 0x%02x", flags)
-		return 0, 0, false
-	}
-	bits := uint(32)
-	if flags&4 != 0 {
-		bits = 64
-	}
-	min = r.ULEB(bits)
-	if flags&1 != 0 {
-		max, hasMax = r.ULEB(bits), true
-	}
-	return min, max, hasMax
-}
-
-// constExpr reads a constant expression up to and including its end, and
-// returns its value if it is a lone i32.const. It decodes every
-// instruction, since an immediate may hold the end byte.
-func (r *reader) constExpr() (value int64, known bool) {
-	for n := 0; r.Err == nil; n++ {
-		switch op := r.Byte(); op {
-		case 0x0b: // end
-			return value, known && n == 1
-		case 0x41: // i32.const
-			value, known = r.SLEB(32), n == 0
-		case 0x42: // i64.const
-			r.SLEB(64)
-		case 0x43: // f32.const
-			r.Bytes(4)
-		case 0x44: // f64.const
-			r.Bytes(8)
-		case 0x23, 0xd2: // global.get, ref.func
-			r.U32()
-		case 0xd0: // ref.null
-			r.SLEB(33)
-		case 0x6a, 0x6b, 0x6c, 0x7c, 0x7d, 0x7e: // i32/i64 add, sub, mul (extended constant expressions)
-		case 0xfd: // v128.const
-			if sub := r.U32(); sub != 12 {
-				r.Fail("instruction 0xfd %d in a constant expression", sub)
-			}
-			r.Bytes(16)
-		default:
-			r.Fail("instruction 0x%02x in a constant expression", op)
-		}
-	}
-	return 0, false
 }
 
 // exported returns the export of that name and kind.

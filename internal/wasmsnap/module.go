@@ -188,14 +188,14 @@ func (m *module) decode(id byte, payload []byte, offset int) error {
 			passive := false
 			switch flag := r.U32(); flag {
 			case 0:
-				r.skipConstExpr()
+				r.ConstExpr()
 			case 1:
 				passive = true
 			case 2:
 				if mem := r.U32(); r.Err == nil && mem != 0 {
 					return fmt.Errorf("%w: data segment %d for memory %d", ErrMalformed, i, mem)
 				}
-				r.skipConstExpr()
+				r.ConstExpr()
 			default:
 				r.Fail("data segment flags %d", flag)
 			}
@@ -227,9 +227,9 @@ func (m *module) decodeImports(r *reader) {
 			r.U32()
 		case kindTable:
 			r.valueType()
-			r.limits()
+			r.Limits()
 		case kindMemory:
-			r.limits()
+			r.Limits()
 			m.refuse("imported memory")
 		case kindGlobal:
 			r.valueType()
@@ -255,7 +255,7 @@ func (m *module) decodeGlobals(r *reader) {
 		if mut > 1 {
 			r.Fail("global mutability %d", mut)
 		}
-		r.skipConstExpr()
+		r.ConstExpr()
 		g := global{index: m.importedGlobals + uint32(i), typ: typ, mutable: mut == 1, raw: r.B[start:r.Pos]}
 		if r.Err == nil && g.mutable && !isNumber(typ) {
 			m.refuse(fmt.Sprintf("mutable global %d is not a number", g.index))
@@ -271,46 +271,19 @@ func (m *module) refuse(why string) {
 	}
 }
 
-func isNumber(t byte) bool { return t == typeI32 || t == typeI64 || t == typeF32 || t == typeF64 }
-
 // valueType reads a value type and returns it, or 0 for a reference type.
 func (r *reader) valueType() byte {
-	switch t := r.Byte(); t {
-	case typeI32, typeI64, typeF32, typeF64, typeV128:
+	if t := r.ValueType(); isNumber(t) || t == typeV128 {
 		return t
-	case 0x70, 0x6f, 0x6e, 0x6d, 0x6c, 0x6b, 0x6a, 0x71, 0x72, 0x73, 0x74, 0x69:
-		return 0 // abstract reference types (reference types, GC, exceptions)
-	case 0x63, 0x64: // (ref null ht), (ref ht)
-		r.SLEB(33)
-		return 0
-	default:
-		r.Fail("value type 0x%02x", t)
-		return 0
 	}
+	return 0
 }
 
-// limits reads the limits of a table or memory.
-func (r *reader) limits() (lo, hi uint64, hasMax bool, flags byte) {
-	flags = r.Byte()
-	if flags > 7 {
-		r.Fail("limits flags 0x%02x", flags)
-		return
-	}
-	bits := uint(32)
-	if flags&4 != 0 {
-		bits = 64
-	}
-	lo = r.ULEB(bits)
-	if flags&1 != 0 {
-		hi = r.ULEB(bits)
-		hasMax = true
-	}
-	return lo, hi, hasMax, flags
-}
+func isNumber(t byte) bool { return t == typeI32 || t == typeI64 || t == typeF32 || t == typeF64 }
 
 // memoryLimits reads the limits of a memory, refusing a 64-bit one.
 func (r *reader) memoryLimits() (lo, hi uint64, hasMax, shared bool) {
-	lo, hi, hasMax, flags := r.limits()
+	lo, hi, hasMax, flags := r.Limits()
 	switch {
 	case r.Err != nil:
 	case flags&4 != 0:
@@ -319,48 +292,6 @@ func (r *reader) memoryLimits() (lo, hi uint64, hasMax, shared bool) {
 		r.Fail("memory limits %d..%d", lo, hi)
 	}
 	return lo, hi, hasMax, flags&2 != 0
-}
-
-// skipConstExpr reads a constant expression up to and including its end.
-// It decodes every instruction, since an immediate may hold the end byte.
-func (r *reader) skipConstExpr() {
-	for r.Err == nil {
-		switch op := r.Byte(); op {
-		case 0x0b: // end
-			return
-		case 0x41: // i32.const
-			r.SLEB(32)
-		case 0x42: // i64.const
-			r.SLEB(64)
-		case 0x43: // f32.const
-			r.Bytes(4)
-		case 0x44: // f64.const
-			r.Bytes(8)
-		case 0x23, 0xd2: // global.get, ref.func
-			r.U32()
-		case 0xd0: // ref.null
-			r.SLEB(33)
-		case 0x6a, 0x6b, 0x6c, 0x7c, 0x7d, 0x7e: // i32/i64 add, sub, mul (extended constant expressions)
-		case 0xfd: // SIMD
-			if sub := r.U32(); sub != 12 {
-				r.Fail("instruction 0xfd %d in a constant expression", sub)
-			}
-			r.Bytes(16) // v128.const
-		case 0xfb: // GC
-			switch sub := r.U32(); sub {
-			case 0, 1, 6, 7: // struct.new, struct.new_default, array.new, array.new_default
-				r.U32()
-			case 8: // array.new_fixed
-				r.U32()
-				r.U32()
-			case 26, 27, 28: // any.convert_extern, extern.convert_any, ref.i31
-			default:
-				r.Fail("instruction 0xfb %d in a constant expression", sub)
-			}
-		default:
-			r.Fail("instruction 0x%02x in a constant expression", op)
-		}
-	}
 }
 
 // mutableGlobals returns the defined mutable globals.
