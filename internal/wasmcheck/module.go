@@ -104,7 +104,7 @@ var header = []byte{0x00, 'a', 's', 'm', 0x01, 0x00, 0x00, 0x00}
 // the input's bounds.
 func readLayout(wasm []byte) (*layout, error) {
 	if !bytes.HasPrefix(wasm, header) {
-		return nil, fmt.Errorf("%w: no WebAssembly 1.0 header", errMalformed)
+		return nil, fmt.Errorf("%w: no WebAssembly 1.0 header", wasmbin.ErrMalformed)
 	}
 	l := &layout{}
 	r := &reader{wasmbin.Reader{B: wasm, Pos: len(header)}}

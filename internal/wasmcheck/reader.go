@@ -6,6 +6,3 @@ import "github.com/capstream/capstream/internal/wasmbin"
 // never reads past its slice and never allocates for a length it has not
 // checked against the bytes left.
 type reader struct{ wasmbin.Reader }
-
-// errMalformed is wrapped by every error of the section reader.
-var errMalformed = wasmbin.ErrMalformed

@@ -25,7 +25,7 @@ func BenchmarkEcho(b *testing.B) {
 		}
 		b.Run("lang="+l.name, func(b *testing.B) {
 			ctx := context.Background()
-			e, err := host.New(ctx, host.Config{KV: nil})
+			e, err := host.New(ctx, host.Config{})
 			if err != nil {
 				b.Fatal(err)
 			}
